@@ -1,0 +1,2 @@
+/* Placeholder so the layer library exists before its first module lands. */
+int tern__audio_layer;

@@ -1,0 +1,1 @@
+int tern__resilience_layer;
