@@ -15,3 +15,4 @@ macro(tern_layer name dir)
 endmacro()
 
 tern_layer(tern_net net PkgConfig::LIBUV PkgConfig::LIBCURL PkgConfig::LWS)
+tern_layer(tern_provider provider)
