@@ -16,3 +16,4 @@ endmacro()
 
 tern_layer(tern_net net PkgConfig::LIBUV PkgConfig::LIBCURL PkgConfig::LWS)
 tern_layer(tern_provider provider)
+tern_layer(tern_agent agent)

@@ -4,6 +4,8 @@
  * can plug in its own allocator and tests can make the Nth allocation fail
  * (as SQLite's test_malloc and curl's torture mode do): out of memory must
  * give TERN_ENOMEM, never a crash or a leak.
+ * jansson is routed through the same hook (so strings from json_dumps are
+ * released with tern_free).
  */
 #ifndef TERN_ALLOC_H
 #define TERN_ALLOC_H

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 static void *libc_malloc(size_t size, void *ud) {
   (void)ud;
   return malloc(size);
@@ -95,3 +97,11 @@ char *tern_strndup(const char *s, size_t n) {
 }
 
 char *tern_strdup(const char *s) { return s ? tern_strndup(s, SIZE_MAX) : NULL; }
+
+/* jansson allocates through the same hook, so failure injection reaches
+ * every JSON document tern builds or parses; strings it returns
+ * (json_dumps) are released with tern_free. */
+static void *jansson_malloc(size_t size) { return tern_malloc(size); }
+__attribute__((constructor)) static void tern__alloc_init(void) {
+  json_set_alloc_funcs(jansson_malloc, tern_free);
+}
