@@ -10,7 +10,7 @@ RUN_PKGS=(
   libwebrtc-audio-processing-dev libopus-dev libjwt-dev libcmocka-dev
 )
 TEST_PKGS=(
-  clang libclang-rt-14-dev python3 python3-websockets valgrind curl
+  clang libclang-rt-14-dev python3 valgrind curl
 )
 
 want=("${RUN_PKGS[@]}")

@@ -137,8 +137,8 @@ int tern_error_from_curl(tern_error_t *err, tern_component_t component, const ch
  * server error. The message may quote the provider's own message, cleaned
  * and redacted and cut to about 200 bytes; a body that is not JSON (an HTML
  * error page) is never quoted. body may be NULL. Returns 0 or TERN_EINVAL. */
-int tern_error_from_response(tern_error_t *err, tern_component_t component,
-                             const char *provider, int status, const char *body, size_t len);
+int tern_error_from_response(tern_error_t *err, tern_component_t component, const char *provider,
+                             int status, const char *body, size_t len);
 
 /* Retry-After: delta-seconds ("120", and the fractional "1.5" some
  * providers send) or an HTTP-date in any of its three forms (IMF-fixdate

@@ -54,7 +54,7 @@ struct tern_breaker {
   tern_usec_t open_until, open_dur, closed_since;
   uint32_t streak; /* opens since the last healthy spell */
   uint32_t probes_issued, probes_ok;
-  uint64_t rejected, successes, failures, ignored, slow, stale, opens, merged;
+  uint64_t rejected, successes, failures, ignored, slow, stale, opens, transitions, merged;
   event_t events[TERN_BREAKER_EVENT_QUEUE];
   unsigned nevents;
 
@@ -63,9 +63,12 @@ struct tern_breaker {
 
 const char *tern_breaker_state_name(tern_breaker_state_t s) {
   switch (s) {
-  case TERN_BREAKER_CLOSED: return "closed";
-  case TERN_BREAKER_OPEN: return "open";
-  case TERN_BREAKER_HALF_OPEN: return "half_open";
+  case TERN_BREAKER_CLOSED:
+    return "closed";
+  case TERN_BREAKER_OPEN:
+    return "open";
+  case TERN_BREAKER_HALF_OPEN:
+    return "half_open";
   }
   return "unknown";
 }
@@ -96,7 +99,8 @@ int tern_breaker_config_validate(const tern_breaker_config_t *cfg, const char **
     why = "no trip condition: both consecutive_failures and window are off";
   else if (cfg->window < 0)
     why = "window must not be negative";
-  else if (cfg->window > 0 && (cfg->window_buckets < 1 || cfg->window_buckets > TERN_BREAKER_MAX_BUCKETS))
+  else if (cfg->window > 0 &&
+           (cfg->window_buckets < 1 || cfg->window_buckets > TERN_BREAKER_MAX_BUCKETS))
     why = "window_buckets must be between 1 and TERN_BREAKER_MAX_BUCKETS";
   else if (cfg->window > 0 && cfg->window % cfg->window_buckets != 0)
     why = "window must be a whole multiple of window_buckets microseconds";
@@ -108,7 +112,8 @@ int tern_breaker_config_validate(const tern_breaker_config_t *cfg, const char **
     why = "slow_call_duration must not be negative";
   else if (cfg->slow_call_duration > 0 && cfg->window <= 0)
     why = "slow-call tracking needs a window";
-  else if (cfg->slow_call_duration > 0 && (!ratio_ok(cfg->slow_call_ratio) || cfg->slow_call_ratio == 0.0))
+  else if (cfg->slow_call_duration > 0 &&
+           (!ratio_ok(cfg->slow_call_ratio) || cfg->slow_call_ratio == 0.0))
     why = "slow_call_ratio must be within (0, 1]";
   else if (cfg->window > 0 && cfg->failure_ratio == 0.0 && cfg->slow_call_duration == 0)
     why = "window enabled but neither failure_ratio nor slow calls can trip it";
@@ -260,8 +265,10 @@ static void push_event(tern_breaker_t *b, tern_breaker_state_t from, tern_breake
     last->to = to;
     last->now = now;
     b->merged++;
-    if (last->from == last->to)
-      b->nevents--;
+    if (last->from == last->to) {
+      b->nevents--; /* A->B, B->A: neither is reported */
+      b->merged++;
+    }
     return;
   }
   b->events[b->nevents++] = (event_t){from, to, now};
@@ -275,6 +282,8 @@ static void publish(tern_breaker_t *b) {
 
 static void set_state(tern_breaker_t *b, tern_breaker_state_t to, tern_usec_t now) {
   tern_breaker_state_t from = b->state;
+  if (from != to)
+    b->transitions++;
   b->state = to;
   b->probes_issued = b->probes_ok = 0;
   publish(b);
@@ -450,6 +459,7 @@ int tern_breaker_stats(tern_breaker_t *b, tern_usec_t now, tern_breaker_stats_t 
     out->until_half_open = b->open_until - now;
   if (b->state == TERN_BREAKER_HALF_OPEN)
     out->probes_in_flight = b->probes_issued - b->probes_ok;
+  out->transitions = b->transitions;
   out->events_merged = b->merged;
   pthread_mutex_unlock(&b->mu);
   return 0;

@@ -1,1 +1,0 @@
-int tern__resilience_layer;
