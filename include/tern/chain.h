@@ -79,7 +79,7 @@ typedef struct tern_chain_link_info {
 } tern_chain_link_info_t;
 
 void tern_chain_config_default(tern_chain_config_t *cfg);
-const char *tern_link_state_name(tern_link_state_t s);   /* "available", ... */
+const char *tern_link_state_name(tern_link_state_t s);       /* "available", ... */
 const char *tern_switch_reason_name(tern_switch_reason_t r); /* "failover", "switch_back" */
 
 /* names[0..n-1] in priority order, 1 <= n <= TERN_CHAIN_MAX_LINKS, each
@@ -110,8 +110,7 @@ int tern_chain_next(const tern_chain_t *c, int after, int *out_link);
  * schedule (only a longer Retry-After pushes it out). err may be NULL;
  * errors of kind cancelled are not failures of the provider and change
  * nothing. */
-int tern_chain_report_failure(tern_chain_t *c, int link, const tern_error_t *err,
-                              tern_usec_t now);
+int tern_chain_report_failure(tern_chain_t *c, int link, const tern_error_t *err, tern_usec_t now);
 /* A request on `link` succeeded: the link is available again whatever its
  * state (an in-flight probe's later result is then refused with
  * TERN_ESTATE). */

@@ -61,7 +61,12 @@ int tern_log_level_parse(const char *s, tern_log_level_t *out);
 /* NULL restores the default sink (standard error). */
 void tern_log_set_sink(tern_log_sink_fn fn, void *ud);
 
-/* Write one record. `event` is a short snake_case name. */
+/* Records that lost their fields because memory ran out (each was still
+ * written as a short line with "log_error"); for metrics and tests. */
+unsigned long tern_log_degraded(void);
+
+/* Write one record. `event` is a short snake_case name. The sink is called
+ * under a lock (lines never interleave); a sink must not log. */
 void tern_log_fields(tern_log_level_t level, const char *event, const tern_log_field_t *fields,
                      size_t nfields);
 
@@ -77,13 +82,18 @@ void tern_log_fields(tern_log_level_t level, const char *event, const tern_log_f
 
 /* Register a secret value (an API key read from the environment or a
  * config file): it will never appear in a log line, an event or an error
- * message produced through tern_redact(). Values shorter than 6 bytes are
- * ignored (too likely to match ordinary words). Thread-safe. */
+ * message produced through tern_redact(). The registry keeps its own copy.
+ * Values shorter than 6 bytes are refused with TERN_EINVAL (too likely to
+ * match ordinary words); TERN_ENOMEM if the copy cannot be made.
+ * Thread-safe. */
 int tern_secret_register(const char *value);
 /* Forget every registered secret (tests). */
 void tern_secret_clear(void);
 
-/* True when a field or header name looks like it carries a secret. */
+/* True when a field or header name looks like it carries a secret
+ * (api_key, apiKey, access_token, Authorization, xi-api-key...). Plural
+ * counts (max_tokens) and names qualified as a description of the secret
+ * (token_count, api_key_env, auth_mode) are not secret. */
 bool tern_key_is_secret(const char *key);
 
 /* Copy `in` to `out` (capacity outsz, always NUL-terminated, truncated if

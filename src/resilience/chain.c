@@ -135,9 +135,7 @@ void tern_chain_on_switch(tern_chain_t *c, tern_chain_switch_fn fn, void *ud) {
 
 size_t tern_chain_size(const tern_chain_t *c) { return c->n; }
 
-static int valid_link(const tern_chain_t *c, int link) {
-  return link >= 0 && (size_t)link < c->n;
-}
+static int valid_link(const tern_chain_t *c, int link) { return link >= 0 && (size_t)link < c->n; }
 
 const char *tern_chain_name(const tern_chain_t *c, int link) {
   return valid_link(c, link) ? c->links[link].name : NULL;
@@ -211,8 +209,7 @@ static void hold(link_t *l, tern_usec_t until) {
     l->next_probe_at = max_t(l->next_probe_at, l->hold_until);
 }
 
-int tern_chain_report_failure(tern_chain_t *c, int link, const tern_error_t *err,
-                              tern_usec_t now) {
+int tern_chain_report_failure(tern_chain_t *c, int link, const tern_error_t *err, tern_usec_t now) {
   if (!c || !valid_link(c, link))
     return TERN_EINVAL;
   if (err && err->kind == TERN_KIND_CANCELLED)
