@@ -45,7 +45,7 @@ if build build-asan -DTERN_SANITIZE=ON -DTERN_BENCH=OFF; then run_ctest build-as
   echo "sanitizer build failed"; failed=$((failed + 1)); fi
 
 echo "== fuzzing (${FUZZ_SECONDS}s per target)"
-if CC=clang CXX=clang++ build build-fuzz -DTERN_FUZZ=ON -DTERN_SANITIZE=ON -DTERN_BENCH=OFF; then
+if CC=clang CXX=clang++ build build-fuzz -DTERN_FUZZ=ON -DTERN_SANITIZE=ON -DTERN_BENCH=OFF -DTERN_TESTS=OFF; then
   for f in build-fuzz/fuzz/fuzz_*; do
     [ -x "$f" ] || continue
     name=$(basename "$f")

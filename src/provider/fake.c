@@ -180,20 +180,22 @@ static void on_tick(tern_loop_timer_t *t, void *ud) {
     o->sink.tts.on_audio(o->sink.tts.ud, o->chunk, n);
     return;
   }
-  /* LLM and STT: a word at a time */
-  const char *s = o->out + o->pos;
-  if (!*s) {
-    if (o->comp == TERN_COMP_STT) {
-      tern_loop_timer_start(o->timer, o->step.interval, 0);
-      o->sink.stt.on_transcript(o->sink.stt.ud, o->out, true, 0.9);
-      /* then done on the next tick */
-      o->pos++;
-      return;
-    }
+  /* LLM and STT: a word at a time; the STT's final transcript is one more
+   * output after the last word, and pos moves past the end to mark it. */
+  size_t len = strlen(o->out);
+  if (o->pos > len) {
     done(o, NULL);
     return;
   }
-  if (o->pos > strlen(o->out)) {
+  const char *s = o->out + o->pos;
+  if (!*s) {
+    if (o->comp == TERN_COMP_STT) {
+      o->pos++;
+      o->emitted++;
+      tern_loop_timer_start(o->timer, o->step.interval, 0);
+      o->sink.stt.on_transcript(o->sink.stt.ud, o->out, true, 0.9);
+      return;
+    }
     done(o, NULL);
     return;
   }
