@@ -48,6 +48,16 @@ void tern_loop_destroy(tern_loop_t *loop);
 
 /* The underlying libuv loop, for handles of one's own (close them before
  * tern_loop_destroy, which closes any left over without their callbacks). */
+/* A loop on virtual time: its timers run on `clock` (a fake clock), and
+ * tern_loop_run_until advances the clock straight to the next timer
+ * instead of waiting. Real work (thread-pool jobs, HTTP requests) still
+ * runs for real and holds virtual time still while it is in flight, so it
+ * costs no virtual time. A whole conversation with scripted latencies then
+ * runs in a blink and the same way every time. max_wait in run_until is
+ * virtual time. tern_loop_run / run_once are not for virtual loops. */
+int tern_loop_create_virtual(tern_fake_clock_t *clock, tern_loop_t **out);
+bool tern_loop_is_virtual(const tern_loop_t *loop);
+
 struct uv_loop_s *tern_loop_uv(tern_loop_t *loop);
 tern_clock_t *tern_loop_clock(tern_loop_t *loop);
 /* tern_clock_now(tern_loop_clock(loop)). */

@@ -28,6 +28,10 @@ struct tern_loop_timer {
   tern_loop_timer_fn fn;
   void *ud;
   struct tern_loop_timer *next, *prev;
+  /* virtual time only */
+  bool vactive;
+  tern_usec_t due, repeat;
+  uint64_t seq;
 };
 
 static struct tern__post *take_posts(tern_loop_t *l) {
@@ -96,6 +100,17 @@ int tern_loop_create(tern_clock_t *clock, tern_loop_t **out) {
   *out = l;
   return 0;
 }
+
+int tern_loop_create_virtual(tern_fake_clock_t *clock, tern_loop_t **out) {
+  if (!clock)
+    return TERN_EINVAL;
+  int rc = tern_loop_create(&clock->clock, out);
+  if (rc == 0)
+    (*out)->virt = clock;
+  return rc;
+}
+
+bool tern_loop_is_virtual(const tern_loop_t *l) { return l->virt != NULL; }
 
 static void timer_free_cb(uv_handle_t *h) { tern_free(h->data); }
 
@@ -170,11 +185,55 @@ int tern_loop_run_once(tern_loop_t *l, bool wait) {
   return 0;
 }
 
+/* Real work in flight that virtual time must wait for. */
+static bool virt_busy(tern_loop_t *l) { return l->uv.active_reqs.count > 0 || l->reqs != NULL; }
+
+static struct tern_loop_timer *virt_next(tern_loop_t *l) {
+  struct tern_loop_timer *best = NULL;
+  for (struct tern_loop_timer *t = l->timers; t; t = t->next)
+    if (t->vactive && (!best || t->due < best->due || (t->due == best->due && t->seq < best->seq)))
+      best = t;
+  return best;
+}
+
+static int virt_run_until(tern_loop_t *l, bool (*done)(void *ud), void *ud, tern_usec_t max_wait) {
+  tern_usec_t limit = l->virt->t + max_wait;
+  for (;;) {
+    uv_run(&l->uv, UV_RUN_NOWAIT);
+    if (done(ud))
+      return 0;
+    if (virt_busy(l)) {
+      uv_run(&l->uv, UV_RUN_ONCE); /* block until the real work moves */
+      continue;
+    }
+    struct tern_loop_timer *t = virt_next(l);
+    if (!t || t->due > limit) {
+      tern_fake_clock_set(l->virt, limit);
+      return TERN_ETIMEDOUT;
+    }
+    if (t->due > l->virt->t)
+      tern_fake_clock_set(l->virt, t->due);
+    if (t->repeat > 0) {
+      t->due += t->repeat;
+      t->seq = ++l->vseq;
+    } else {
+      t->vactive = false;
+    }
+    t->fn(t, t->ud);
+  }
+}
+
 int tern_loop_run_until(tern_loop_t *l, bool (*done)(void *ud), void *ud, tern_usec_t max_wait) {
   if (!done || max_wait < 0)
     return TERN_EINVAL;
   if (l->running)
     return TERN_ESTATE;
+  if (l->virt) {
+    l->running = true;
+    int rc = virt_run_until(l, done, ud, max_wait);
+    l->running = false;
+    return rc;
+  }
   l->running = true;
   uv_update_time(&l->uv);
   uint64_t ms = tern__usec_to_ms(max_wait);
@@ -253,17 +312,26 @@ int tern_loop_timer_create(tern_loop_t *l, tern_loop_timer_fn fn, void *ud,
 int tern_loop_timer_start(tern_loop_timer_t *t, tern_usec_t delay, tern_usec_t repeat) {
   if (!t || delay < 0 || repeat < 0)
     return TERN_EINVAL;
+  if (t->loop->virt) {
+    t->vactive = true;
+    t->due = t->loop->virt->t + delay;
+    t->repeat = repeat;
+    t->seq = ++t->loop->vseq;
+    return 0;
+  }
   uv_timer_start(&t->uv, on_timer, tern__usec_to_ms(delay), tern__usec_to_ms(repeat));
   return 0;
 }
 
 void tern_loop_timer_stop(tern_loop_timer_t *t) {
-  if (t)
+  if (t) {
+    t->vactive = false;
     uv_timer_stop(&t->uv);
+  }
 }
 
 bool tern_loop_timer_active(const tern_loop_timer_t *t) {
-  return t && uv_is_active((const uv_handle_t *)&t->uv);
+  return t && (t->vactive || uv_is_active((const uv_handle_t *)&t->uv));
 }
 
 void tern_loop_timer_destroy(tern_loop_timer_t *t) {

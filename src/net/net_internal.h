@@ -33,6 +33,13 @@ struct tern_loop {
   uv_timer_t guard; /* wakes tern_loop_run_until at its bound */
   struct tern_loop_timer *timers;
 
+  /* Virtual time (tern_loop_create_virtual): timers are due on the fake
+   * clock and fire in order as the run functions advance it; real work
+   * (thread-pool jobs, HTTP requests) holds virtual time still until it
+   * completes, so it takes no virtual time at all. */
+  tern_fake_clock_t *virt;
+  uint64_t vseq; /* start order, to fire timers due at the same time in order */
+
   /* HTTP (http.c). */
   CURLM *multi;
   uv_timer_t curl_timer;

@@ -1,7 +1,6 @@
-/* The fallback runner with fake providers: retries, failover, continuation
- * after partial output, the watchdog, breakers, probes and switch-back,
- * cancellation, and the events a user sees. Behaviour is asserted, never
- * durations. */
+/* The fallback runner with fake providers on a virtual-time loop: retries,
+ * failover, continuation after partial output, the watchdog, breakers,
+ * probes and switch-back, cancellation, and the events a user sees. */
 #include "testutil.h"
 
 #include <jansson.h>
@@ -14,6 +13,7 @@
 #include "tern/loop.h"
 
 typedef struct {
+  tern_fake_clock_t clock; /* virtual time: the tests take no real time */
   tern_loop_t *loop;
   tern_provider_t *p[3];
   tern_guard_t *g[3];
@@ -72,7 +72,8 @@ static void obs_error(void *ud, const tern_error_t *err, bool final) {
 
 static fx_t *setup(tern_component_t comp, int n, const tern_guard_config_t *gc_override) {
   fx_t *x = calloc(1, sizeof *x);
-  assert_int_equal(tern_loop_create(NULL, &x->loop), 0);
+  tern_fake_clock_init(&x->clock, TERN_SEC(1000));
+  assert_int_equal(tern_loop_create_virtual(&x->clock, &x->loop), 0);
   assert_int_equal(tern_events_create("test", &x->ev), 0);
   x->events = json_array();
   assert_int_equal(tern_events_listen(x->ev, on_event, x), 0);
