@@ -17,3 +17,24 @@ endmacro()
 tern_layer(tern_net net PkgConfig::LIBUV PkgConfig::LIBCURL PkgConfig::LWS)
 tern_layer(tern_provider provider)
 tern_layer(tern_agent agent)
+
+# The offline engines of the provider layer: pocketsphinx hears, flite and
+# espeak-ng speak (flite ships no .pc file, so its libraries are named).
+# Debian's sphinxbase.pc names an include directory that does not exist
+# (/usr/include/sphinxbase), which an imported target refuses, so only the
+# directories that exist are used.
+if(TARGET tern_provider)
+  pkg_check_modules(SPHINX REQUIRED pocketsphinx sphinxbase)
+  pkg_check_modules(ESPEAKNG REQUIRED IMPORTED_TARGET espeak-ng)
+  set(_sphinx_inc)
+  foreach(_d ${SPHINX_INCLUDE_DIRS})
+    if(EXISTS ${_d})
+      list(APPEND _sphinx_inc ${_d})
+    endif()
+  endforeach()
+  target_include_directories(tern_provider PRIVATE ${_sphinx_inc})
+  target_compile_definitions(tern_provider PRIVATE
+    TERN_DEFAULT_SCRIPT="${CMAKE_SOURCE_DIR}/examples/scripted/default.rules")
+  target_link_libraries(tern_provider PUBLIC ${SPHINX_LINK_LIBRARIES} PkgConfig::ESPEAKNG
+    flite_cmu_us_kal16 flite_cmu_us_slt flite_usenglish flite_cmulex flite)
+endif()

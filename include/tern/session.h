@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tern/config.h"
 #include "tern/events.h"
 #include "tern/fallback.h"
 #include "tern/recovery.h"
@@ -65,6 +66,13 @@ typedef struct tern_session_deps {
 } tern_session_deps_t;
 
 void tern_session_config_default(tern_session_config_t *cfg);
+/* Read [session] from configuration over the defaults: sample_rate,
+ * system_prompt, greeting, dead_air_ms, min_endpoint_ms, max_endpoint_ms,
+ * allow_interruptions, min_interruption_ms, min_interruption_words,
+ * vad_min_speech_ms, vad_min_silence_ms, error_tolerance,
+ * max_utterance_ms, max_tool_rounds. Strings point into `conf`. */
+int tern_session_config_load(tern_session_config_t *cfg, const tern_config_t *conf, char *err,
+                             size_t errsz);
 
 int tern_session_create(const tern_session_config_t *cfg, const tern_session_deps_t *deps,
                         tern_session_t **out);

@@ -691,7 +691,9 @@ static void llm_done(void *ud, const tern_error_t *err) {
   }
   tern_recovery_on_success(s->recovery, TERN_COMP_LLM);
   if (s->ncalls && s->tool_round < s->cfg.max_tool_rounds) {
-    /* The words said before the tool call belong with the call. */
+    /* Speak what the model said before the call ("let me check") while the
+     * tool runs; those words belong with the call in the chat. */
+    tern_segmenter_flush(&s->segm, on_sentence, s);
     tern_chat_add_tool_calls(s->chat, s->round_text.len ? tern_buf_str(&s->round_text) : NULL,
                              s->calls, s->ncalls);
     tern_buf_reset(&s->round_text);

@@ -19,4 +19,28 @@ typedef struct tern_cli_cmd {
 /* True when argv holds --help or -h; prints `help` to stdout then. */
 int tern_cli_wants_help(int argc, char **argv, const char *help);
 
+#include "tern/config.h"
+#include "tern/events.h"
+
+/* What every provider-using command shares: --config FILE, --events FILE,
+ * --log-level LEVEL, and the environment. */
+typedef struct tern_cli_common {
+  const char *config_path;
+  const char *events_path;
+  const char *log_level;
+  tern_config_t *cfg;
+  FILE *events_file;
+  tern_events_t *events;
+} tern_cli_common_t;
+
+/* Consume a common option at argv[*i] (advancing *i past its value).
+ * Returns 1 if it was one, 0 if not, -1 on a missing value (printed). */
+int tern_cli_common_opt(tern_cli_common_t *c, const char *cmd, int argc, char **argv, int *i);
+/* Load the config and open the events file. Prints a clear message and
+ * returns nonzero (the exit status) on failure. */
+int tern_cli_common_open(tern_cli_common_t *c, const char *cmd, const char *session);
+void tern_cli_common_close(tern_cli_common_t *c);
+/* The help text for the common options. */
+extern const char tern_cli_common_help[];
+
 #endif
