@@ -92,7 +92,7 @@ void tern_events_emit(tern_events_t *ev, const char *type, const tern_log_field_
                                                    : field_value(&fields[i]);
     bad = !v || json_object_set_new(o, fields[i].key, v);
   }
-  char *line = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  char *line = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
   json_decref(o);
   if (!line) {
     ev->dropped++;

@@ -1,0 +1,107 @@
+/* The tern command as a user runs it: the offline conversation of the
+ * README, the provider commands, and clear errors for bad input. */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <sys/wait.h>
+
+static char g_out[1 << 16];
+
+/* Run a shell command in the source tree; capture stdout+stderr. */
+static int sh(const char *fmt, ...) {
+  char cmd[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = snprintf(cmd, sizeof cmd, "cd '%s' && ", getenv("TERN_SOURCE_DIR"));
+  vsnprintf(cmd + n, sizeof cmd - (size_t)n, fmt, ap);
+  va_end(ap);
+  strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t len = fread(g_out, 1, sizeof g_out - 1, p);
+  g_out[len] = '\0';
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#define TERN "'%s/tern'"
+#define BIN getenv("TERN_BINARY_DIR")
+
+static void test_offline_conversation_from_the_shipped_caller(void **state) {
+  (void)state;
+  const char *clips = tu_tmp_path("clips");
+  assert_int_equal(sh(TERN " render-fallbacks -o '%s'", BIN, clips), 0);
+  const char *ev = tu_tmp_path("run.jsonl");
+  int rc = sh(TERN " run --fast --config examples/demo.ini --clips '%s' --in examples/audio/caller.wav "
+              "--out '%s' --events '%s'", BIN, clips, tu_tmp_path("conv.wav"), ev);
+  if (rc != 0)
+    fail_msg("tern run failed (%d):\n%s", rc, g_out);
+  /* The conversation was printed as it happened... */
+  assert_non_null(strstr(g_out, "caller: hello there"));
+  assert_non_null(strstr(g_out, "caller: what is the weather in london"));
+  assert_non_null(strstr(g_out, "tool: get_weather"));
+  assert_non_null(strstr(g_out, "In London it's"));
+  assert_non_null(strstr(g_out, "tool: schedule_meeting"));
+  assert_non_null(strstr(g_out, "Goodbye"));
+  /* ...every turn was answered, with no provider trouble... */
+  assert_non_null(strstr(g_out, "5 turns, 5 replies"));
+  /* ...and the event stream holds the turns. */
+  size_t len;
+  char *events = tu_read_file(ev, &len);
+  assert_non_null(events);
+  int users = 0, agents = 0;
+  for (char *p = events; (p = strstr(p, "\"type\":\"user_speech_committed\"")); p++)
+    users++;
+  for (char *p = events; (p = strstr(p, "\"type\":\"agent_speech_committed\"")); p++)
+    agents++;
+  assert_int_equal(users, 5);
+  assert_int_equal(agents, 6); /* the greeting and five answers */
+  free(events);
+  /* The recording holds both sides, time-aligned. */
+  assert_int_equal(sh(TERN " analyze '%s'", BIN, tu_tmp_path("conv.wav")), 0);
+  assert_non_null(strstr(g_out, "\"channels\": 2"));
+}
+
+static void test_say_then_transcribe_offline(void **state) {
+  (void)state;
+  const char *wav = tu_tmp_path("hello.wav");
+  assert_int_equal(sh(TERN " say 'hello there' -o '%s'", BIN, wav), 0);
+  assert_int_equal(sh(TERN " transcribe '%s'", BIN, wav), 0);
+  assert_non_null(strstr(g_out, "hello there"));
+}
+
+static void test_chat_runs_tools_offline(void **state) {
+  (void)state;
+  assert_int_equal(sh(TERN " chat 'what is the weather in paris'", BIN), 0);
+  assert_non_null(strstr(g_out, "[tool get_weather"));
+  assert_non_null(strstr(g_out, "Paris"));
+}
+
+static void test_bad_input_gets_a_clear_error(void **state) {
+  (void)state;
+  const char *bad = tu_tmp_path("bad.wav");
+  tu_write_file(bad, "RIFF\x04\0\0\0WAVEjunk", 16);
+  assert_int_equal(sh(TERN " run --fast --in '%s'", BIN, bad), 1);
+  assert_non_null(strstr(g_out, "bad.wav"));
+  assert_int_equal(sh(TERN " transcribe /nonexistent.wav", BIN), 1);
+  const char *ini = tu_tmp_path("bad.ini");
+  tu_write_file(ini, "[session]\ndead_air_ms = soon\n", 30);
+  assert_int_equal(sh(TERN " run --fast --config '%s' --in examples/audio/sample.wav", BIN, ini), 1);
+  assert_non_null(strstr(g_out, "dead_air_ms"));
+  assert_non_null(strstr(g_out, "soon"));
+  assert_int_equal(sh(TERN " chat hi --llm nosuchthing", BIN), 1);
+  assert_non_null(strstr(g_out, "nosuchthing"));
+  assert_int_equal(sh(TERN " frobnicate", BIN), 2);
+  assert_int_equal(sh(TERN " run --help", BIN), 0);
+  assert_non_null(strstr(g_out, "--fast"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_offline_conversation_from_the_shipped_caller),
+      cmocka_unit_test(test_say_then_transcribe_offline),
+      cmocka_unit_test(test_chat_runs_tools_offline),
+      cmocka_unit_test(test_bad_input_gets_a_clear_error),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
