@@ -59,7 +59,7 @@ FAULT_KEYS = {
     "malformed_at", "truncate_after_chunks", "wrong_content_type",
     "oversized_body_bytes", "close_before_response", "error_after_chunks",
     "close_after_messages", "close_code", "close_reason", "text",
-    "tool_calls", "note",
+    "tool_calls", "note", "piece_bytes",
 }
 
 DEFAULT_TRANSCRIPT = "hello there"
@@ -956,6 +956,9 @@ class Handler(BaseHTTPRequestHandler):
             reply.pieces = reply.pieces[:n] + [self.stream_error(provider, script)]
         if script.get("oversized_body_bytes"):
             reply.pieces = self.oversized(reply.kind, int(script["oversized_body_bytes"]))
+        if script.get("piece_bytes"):
+            body = b"".join(reply.pieces)
+            reply.pieces = slices(body, max(1, int(script["piece_bytes"]))) if body else []
         self.send_reply(reply, script)
 
     @staticmethod
