@@ -40,6 +40,9 @@ int tern_cli_common_opt(tern_cli_common_t *c, const char *cmd, int argc, char **
  * returns nonzero (the exit status) on failure. */
 int tern_cli_common_open(tern_cli_common_t *c, const char *cmd, const char *session);
 void tern_cli_common_close(tern_cli_common_t *c);
+/* Every key tern knows (src/cli/settings.c). */
+extern const tern_config_key_t tern_settings_schema[];
+
 /* The help text for the common options. */
 extern const char tern_cli_common_help[];
 

@@ -28,6 +28,10 @@ int tern_cli_common_opt(tern_cli_common_t *c, const char *cmd, int argc, char **
   return 1;
 }
 
+static void warn_problem(const char *message, void *ud) {
+  fprintf(stderr, "tern %s: warning: %s\n", (const char *)ud, message);
+}
+
 int tern_cli_common_open(tern_cli_common_t *c, const char *cmd, const char *session) {
   char err[512] = "";
   tern_log_set_level(TERN_LOG_WARN);
@@ -48,6 +52,8 @@ int tern_cli_common_open(tern_cli_common_t *c, const char *cmd, const char *sess
     fprintf(stderr, "tern %s: %s\n", cmd, err);
     return 1;
   }
+  /* Unknown keys are most often typos: say so, with a suggestion, but run. */
+  tern_config_validate(c->cfg, tern_settings_schema, warn_problem, (void *)cmd, NULL);
   if (tern_events_create(session, &c->events)) {
     fprintf(stderr, "tern %s: out of memory\n", cmd);
     return 1;
