@@ -85,7 +85,8 @@ static void test_bad_input_gets_a_clear_error(void **state) {
   assert_non_null(strstr(g_out, "bad.wav"));
   assert_int_equal(sh(TERN " transcribe /nonexistent.wav", BIN), 1);
   const char *ini = tu_tmp_path("bad.ini");
-  tu_write_file(ini, "[session]\ndead_air_ms = soon\n", 30);
+  const char *t = "[session]\ndead_air_ms = soon\n";
+  tu_write_file(ini, t, strlen(t));
   assert_int_equal(sh(TERN " run --fast --config '%s' --in examples/audio/sample.wav", BIN, ini), 1);
   assert_non_null(strstr(g_out, "dead_air_ms"));
   assert_non_null(strstr(g_out, "soon"));
@@ -96,12 +97,37 @@ static void test_bad_input_gets_a_clear_error(void **state) {
   assert_non_null(strstr(g_out, "--fast"));
 }
 
+static void test_doctor_names_each_problem_with_a_fix(void **state) {
+  (void)state;
+  const char *good = tu_tmp_path("good.ini");
+  const char *g = "[server]\nport = 0\n[admin]\nport = 0\n";
+  tu_write_file(good, g, strlen(g));
+  assert_int_equal(sh("env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY -u DEEPGRAM_API_KEY "
+                      "-u ELEVENLABS_API_KEY -u OPENAI_BASE_URL " TERN " doctor --config '%s'",
+                      BIN, good), 0);
+  assert_non_null(strstr(g_out, "0 need fixing"));
+  const char *badf = tu_tmp_path("doctor.ini");
+  /* an endpoint on loopback where nothing listens, a typo, a missing key */
+  const char *b = "[server]\nport = 0\n[admin]\nport = 0\n"
+                  "[llm]\nchain = local, scripted\n"
+                  "[llm.local]\nkind = openai\nbase_url = http://127.0.0.1:9/v1\nmodle = x\n"
+                  "[tts]\nchain = elevenlabs, flite\n";
+  tu_write_file(badf, b, strlen(b));
+  assert_int_equal(sh("env -u ELEVENLABS_API_KEY " TERN " doctor --timeout-ms 500 --config '%s'",
+                      BIN, badf), 1);
+  assert_non_null(strstr(g_out, "did you mean 'model'"));
+  assert_non_null(strstr(g_out, "http://127.0.0.1:9/v1 does not answer"));
+  assert_non_null(strstr(g_out, "ELEVENLABS_API_KEY"));
+  assert_non_null(strstr(g_out, "fix:"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_offline_conversation_from_the_shipped_caller),
       cmocka_unit_test(test_say_then_transcribe_offline),
       cmocka_unit_test(test_chat_runs_tools_offline),
       cmocka_unit_test(test_bad_input_gets_a_clear_error),
+      cmocka_unit_test(test_doctor_names_each_problem_with_a_fix),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
