@@ -162,7 +162,7 @@ static void test_tool_call_then_result_rendering(void **state) {
 
   /* The result names no tool: the engine finds the call by its id. */
   chat = chat_user("what time is it");
-  add_call_and_result(chat, "get_time", "{}", "{\"time\":\"ten past three\"}", 0);
+  add_call_and_result(chat, "get_time", "{}", "{\"time\":\"15:10\",\"spoken\":\"ten past three\"}", 0);
   assert_int_equal(tern_script_respond(s, chat, &r), 0);
   assert_string_equal(r.text, "It's ten past three.");
   tern_script_reply_free(&r);
