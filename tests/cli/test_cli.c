@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include "fakeprov.h"
+#include "tern/error.h"
+
 static char g_out[1 << 16];
 
 /* Run a shell command in the source tree; capture stdout+stderr. */
@@ -121,6 +124,44 @@ static void test_doctor_names_each_problem_with_a_fix(void **state) {
   assert_non_null(strstr(g_out, "fix:"));
 }
 
+/* The issue's acceptance check: `tern chat` against an OpenAI-compatible
+ * server that stalls mid-answer falls over to the next link, says so in
+ * the events, and prints the whole answer once. */
+static void test_chat_survives_a_stall_mid_answer(void **state) {
+  (void)state;
+  fakeprov_t fp;
+  int rc = fakeprov_start(&fp);
+  if (rc == TERN_EUNSUPPORTED)
+    skip();
+  assert_int_equal(rc, 0);
+  const char *answer = "The weather in Paris is sunny with a light breeze all afternoon.";
+  assert_int_equal(fakeprov_reply(&fp, "openai.chat", answer), 0);
+  assert_int_equal(fakeprov_script(&fp, "openai.chat", "[{\"stall_after_chunks\": 3}]"), 0);
+  const char *ini = tu_tmp_path("stall.ini");
+  char cfg[1024];
+  snprintf(cfg, sizeof cfg,
+           "[llm]\nchain = primary, backup\nfirst_byte_timeout_ms = 2000\nidle_timeout_ms = 500\n"
+           "[llm.primary]\nkind = openai\nbase_url = %s\n"
+           "[llm.backup]\nkind = openai\nbase_url = %s\n",
+           fakeprov_url(&fp, "/v1"), fakeprov_url(&fp, "/v1"));
+  tu_write_file(ini, cfg, strlen(cfg));
+  const char *ev = tu_tmp_path("stall.jsonl");
+  rc = sh(TERN " chat 'what is the weather in paris' --config '%s' --events '%s'", BIN, ini, ev);
+  fakeprov_stop(&fp);
+  if (rc != 0)
+    fail_msg("tern chat failed (%d):\n%s", rc, g_out);
+  assert_non_null(strstr(g_out, answer)); /* whole, once */
+  char *twice = strstr(g_out, answer);
+  assert_null(strstr(twice + 1, answer));
+  char *events = tu_read_file(ev, NULL);
+  assert_non_null(events);
+  assert_non_null(strstr(events, "\"type\":\"error\""));
+  assert_non_null(strstr(events, "\"kind\":\"stalled\""));
+  assert_non_null(strstr(events, "\"type\":\"provider_switched\""));
+  assert_non_null(strstr(events, "\"to\":\"backup\""));
+  free(events);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_offline_conversation_from_the_shipped_caller),
@@ -128,6 +169,7 @@ int main(void) {
       cmocka_unit_test(test_chat_runs_tools_offline),
       cmocka_unit_test(test_bad_input_gets_a_clear_error),
       cmocka_unit_test(test_doctor_names_each_problem_with_a_fix),
+      cmocka_unit_test(test_chat_survives_a_stall_mid_answer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
