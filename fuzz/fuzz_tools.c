@@ -1,6 +1,6 @@
 /* libFuzzer target for tool-call arguments: the input is the arguments
  * text of a call. The allocation-free JSON scan must agree with jansson
- * (no memory failure is injected here, so tern__tools_json_load may never claim
+ * (no memory failure is injected here, so tern_json_load may never claim
  * one), validation against a schema with every supported keyword must
  * terminate with a NUL-terminated message, and a call through a registry
  * on a virtual loop must answer exactly once with valid JSON. */
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent/tools_internal.h"
+#include "tern/json.h"
 #include "tern/alloc.h"
 #include "tern/error.h"
 #include "tern/loop.h"
@@ -32,7 +33,7 @@ typedef struct {
 
 static void handler(tern_tool_ctx_t *ctx, const json_t *args, void *ud) {
   (void)ud;
-  char *s = tern__tools_json_dump(args);
+  char *s = tern_json_dump(args);
   tern_tool_complete(ctx, true, s ? s : "{}");
   tern_free(s);
 }
@@ -42,7 +43,7 @@ static void on_done(void *ud, const tern_tool_call_t *call, bool ok, const char 
   (void)ok;
   seen_t *s = ud;
   s->n++;
-  s->valid = tern__tools_json_valid(result, strlen(result), NULL);
+  s->valid = tern_json_valid(result, strlen(result), NULL);
   if (strlen(result) > TERN_TOOL_MAX_RESULT)
     abort();
 }
@@ -61,11 +62,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   json_t *j = NULL;
   json_error_t je;
-  int rc = tern__tools_json_load(text, size, JSON_DECODE_ANY, &j, &je);
+  int rc = tern_json_load(text, size, JSON_DECODE_ANY, &j, &je);
   if (rc == TERN_ENOMEM)
     abort(); /* the scan and jansson disagree */
   if (rc == 0) {
-    if (!tern__tools_json_valid(text, size, NULL))
+    if (!tern_json_valid(text, size, NULL))
       abort();
     json_t *schema = json_loads(schema_text, 0, NULL);
     char err[128];

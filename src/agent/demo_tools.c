@@ -19,6 +19,7 @@
 #include "agent/tools_internal.h"
 #include "tern/alloc.h"
 #include "tern/error.h"
+#include "tern/json.h"
 #include "tern/tools.h"
 
 #define KNOWLEDGE_MAX_BYTES (1024 * 1024)
@@ -28,7 +29,7 @@
 
 /* Answer with a JSON object (consumed), or with a plain error. */
 static void complete_json(tern_tool_ctx_t *ctx, bool ok, json_t *o) {
-  char *s = o ? tern__tools_json_dump(o) : NULL;
+  char *s = o ? tern_json_dump(o) : NULL;
   json_decref(o);
   if (!s) {
     tern_tool_complete(ctx, false, "out of memory");
@@ -332,7 +333,7 @@ static void schedule_meeting(tern_tool_ctx_t *ctx, const json_t *args, void *ud)
   bad = bad || json_object_set_new(entry, "confirmation", json_string(conf));
   /* The answer is made before the state changes, so that a booking the
    * caller was not told about never lands in it. */
-  char *answer = bad ? NULL : tern__tools_json_dump(entry);
+  char *answer = bad ? NULL : tern_json_dump(entry);
   bad = bad || !answer;
   if (!bad && !meetings) {
     meetings = json_array();
@@ -499,7 +500,7 @@ static int knowledge_load(const char *path, knowledge_t **out, char *err, size_t
   const char *slash = strrchr(path, '/');
   int rc = k ? 0 : TERN_ENOMEM;
   if (!rc)
-    rc = (k->source = tern__tools_utf8_clean(slash ? slash + 1 : path,
+    rc = (k->source = tern_utf8_clean(slash ? slash + 1 : path,
                                              strlen(slash ? slash + 1 : path), 256, NULL))
              ? 0
              : TERN_ENOMEM;
@@ -631,7 +632,7 @@ static void search_knowledge(tern_tool_ctx_t *ctx, const json_t *args, void *ud)
   } else {
     int cut = 0;
     const char *para = k->paras[at];
-    char *text = tern__tools_utf8_clean(para, strlen(para), ANSWER_MAX_BYTES, &cut);
+    char *text = tern_utf8_clean(para, strlen(para), ANSWER_MAX_BYTES, &cut);
     bad = bad || !text;
     bad = bad || json_object_set_new(o, "found", json_true());
     bad = bad || json_object_set_new(o, "text", json_string(text));

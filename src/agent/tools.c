@@ -23,6 +23,7 @@
 #include "agent/tools_internal.h"
 #include "tern/alloc.h"
 #include "tern/error.h"
+#include "tern/json.h"
 #include "tern/loop.h"
 #include "tern/tools.h"
 
@@ -93,7 +94,7 @@ static int wrap_text(const char *key, const char *text, size_t len, char **out) 
   size_t budget = TERN_TOOL_MAX_RESULT - 96; /* room for the key and the note */
   for (;;) {
     int cut = 0;
-    char *clean = tern__tools_utf8_clean(text, len, budget, &cut);
+    char *clean = tern_utf8_clean(text, len, budget, &cut);
     if (!clean)
       return TERN_ENOMEM;
     json_t *o = json_object();
@@ -102,7 +103,7 @@ static int wrap_text(const char *key, const char *text, size_t len, char **out) 
       bad = json_object_set_new(o, "truncated", json_true()) != 0 ||
             json_object_set_new(o, "note", json_string("the result was too long and was cut")) != 0;
     tern_free(clean);
-    char *s = bad ? NULL : tern__tools_json_dump(o);
+    char *s = bad ? NULL : tern_json_dump(o);
     json_decref(o);
     if (!s)
       return TERN_ENOMEM;
@@ -131,7 +132,7 @@ static int normalize(bool ok, const char *text, char **out) {
   }
   size_t len = strlen(text);
   /* Checked without building a tree: cheaper, and it cannot fail. */
-  if (len <= TERN_TOOL_MAX_RESULT && tern__tools_json_valid(text, len, ok ? NULL : "error")) {
+  if (len <= TERN_TOOL_MAX_RESULT && tern_json_valid(text, len, ok ? NULL : "error")) {
     *out = tern_strdup(text);
     return *out ? 0 : TERN_ENOMEM;
   }
@@ -245,7 +246,7 @@ int tern_tools_add(tern_tools_t *tools, const char *name, const char *descriptio
   }
   json_error_t jerr;
   json_t *schema;
-  int lrc = tern__tools_json_load(parameters_schema, strlen(parameters_schema), 0, &schema, &jerr);
+  int lrc = tern_json_load(parameters_schema, strlen(parameters_schema), 0, &schema, &jerr);
   if (lrc == TERN_ENOMEM)
     return TERN_ENOMEM;
   if (lrc) {
@@ -413,7 +414,7 @@ const char *tern_tool_name(const tern_tool_ctx_t *ctx) {
 static int unknown_result(const tern_tools_t *tools, const char *name, char **out) {
   char msg[1024];
   int cut = 0;
-  char *clean = tern__tools_utf8_clean(name, strlen(name), NAME_MAX_LEN, &cut);
+  char *clean = tern_utf8_clean(name, strlen(name), NAME_MAX_LEN, &cut);
   if (!clean)
     return TERN_ENOMEM;
   size_t len;
@@ -439,7 +440,7 @@ static int unknown_result(const tern_tools_t *tools, const char *name, char **ou
     bad = json_object_set_new(o, "available_tools", list) != 0;
     list = NULL;
   }
-  *out = bad ? NULL : tern__tools_json_dump(o);
+  *out = bad ? NULL : tern_json_dump(o);
   json_decref(list);
   json_decref(o);
   return *out ? 0 : TERN_ENOMEM;
@@ -472,7 +473,7 @@ static int check_call(tern_tool_ctx_t *c) {
   } else {
     json_error_t jerr;
     int lrc =
-        tern__tools_json_load(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &args, &jerr);
+        tern_json_load(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &args, &jerr);
     if (lrc == TERN_ENOMEM)
       return TERN_ENOMEM;
     if (lrc) {

@@ -20,6 +20,7 @@
 
 #include "tern/alloc.h"
 #include "tern/error.h"
+#include "tern/json.h"
 
 #define MAX_PATTERNS 32  /* match lines per rule */
 #define MAX_CAPTURES 16  /* named captures per rule */
@@ -385,211 +386,16 @@ static int render(const rule_t *r, const char *tpl, int flags, const ctx_t *c, b
 
 /* ---- JSON syntax ------------------------------------------------------- */
 
-/* An allocation-free check that text is one JSON object, accepting what
- * jansson accepts (valid UTF-8, no \u0000, integers that fit in 64 bits,
- * bounded nesting). It lets loading check `args` without allocating, and
- * tells a jansson failure on valid text apart: that one was out of memory. */
-typedef struct jcur {
-  const unsigned char *p;
-  int depth;
-} jcur_t;
-
-static void j_ws(jcur_t *c) {
-  while (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')
-    c->p++;
-}
-
-static int j_hex4(const unsigned char *p, unsigned *out) {
-  unsigned v = 0;
-  for (int i = 0; i < 4; i++) {
-    unsigned char h = p[i];
-    v <<= 4;
-    if (h >= '0' && h <= '9')
-      v |= (unsigned)(h - '0');
-    else if (h >= 'a' && h <= 'f')
-      v |= (unsigned)(h - 'a' + 10);
-    else if (h >= 'A' && h <= 'F')
-      v |= (unsigned)(h - 'A' + 10);
-    else
-      return 0;
-  }
-  *out = v;
-  return 1;
-}
-
-/* Length of the UTF-8 character at p, 0 if it is not valid UTF-8. */
-static int j_utf8(const unsigned char *p) {
-  unsigned c = p[0], v;
-  int n;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf)
-    n = 2, v = c & 0x1f;
-  else if (c >= 0xe0 && c <= 0xef)
-    n = 3, v = c & 0x0f;
-  else if (c >= 0xf0 && c <= 0xf4)
-    n = 4, v = c & 0x07;
-  else
-    return 0;
-  for (int i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-    v = (v << 6) | (p[i] & 0x3f);
-  }
-  if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10ffff)) ||
-      (v >= 0xd800 && v <= 0xdfff))
-    return 0;
-  return n;
-}
-
-static int j_string(jcur_t *c) {
-  if (*c->p != '"')
-    return 0;
-  c->p++;
-  for (;;) {
-    unsigned char ch = *c->p;
-    if (ch == '"') {
-      c->p++;
-      return 1;
-    }
-    if (ch < 0x20)
-      return 0; /* control characters, and the end of the text */
-    if (ch == '\\') {
-      unsigned char e = c->p[1];
-      if (e == 'u') {
-        unsigned v, lo;
-        if (!j_hex4(c->p + 2, &v) || v == 0)
-          return 0;
-        c->p += 6;
-        if (v >= 0xdc00 && v <= 0xdfff)
-          return 0;
-        if (v >= 0xd800 && v <= 0xdbff) {
-          if (c->p[0] != '\\' || c->p[1] != 'u' || !j_hex4(c->p + 2, &lo) || lo < 0xdc00 ||
-              lo > 0xdfff)
-            return 0;
-          c->p += 6;
-        }
-        continue;
-      }
-      if (!e || !strchr("\"\\/bfnrt", e))
-        return 0;
-      c->p += 2;
-      continue;
-    }
-    int n = j_utf8(c->p);
-    if (!n)
-      return 0;
-    c->p += n;
-  }
-}
-
-static int j_number(jcur_t *c) {
-  const unsigned char *start = c->p;
-  if (*c->p == '-')
-    c->p++;
-  if (*c->p == '0')
-    c->p++;
-  else if (*c->p >= '1' && *c->p <= '9')
-    while (isdigit(*c->p))
-      c->p++;
-  else
-    return 0;
-  int real = 0;
-  if (*c->p == '.') {
-    real = 1;
-    c->p++;
-    if (!isdigit(*c->p))
-      return 0;
-    while (isdigit(*c->p))
-      c->p++;
-  }
-  if (*c->p == 'e' || *c->p == 'E') {
-    real = 1;
-    c->p++;
-    if (*c->p == '+' || *c->p == '-')
-      c->p++;
-    if (!isdigit(*c->p))
-      return 0;
-    while (isdigit(*c->p))
-      c->p++;
-  }
-  if (real) {
-    double d = strtod((const char *)start, NULL);
-    return d - d == 0.0; /* not infinite */
-  }
-  const unsigned char *digits = start + (*start == '-');
-  size_t nd = (size_t)(c->p - digits);
-  const char *lim = *start == '-' ? "9223372036854775808" : "9223372036854775807";
-  return nd < 19 || (nd == 19 && memcmp(digits, lim, 19) <= 0);
-}
-
-static int j_value(jcur_t *c);
-
-static int j_container(jcur_t *c, int object) {
-  if (++c->depth > 64)
-    return 0;
-  c->p++;
-  j_ws(c);
-  if (*c->p == (object ? '}' : ']')) {
-    c->p++;
-    c->depth--;
-    return 1;
-  }
-  for (;;) {
-    if (object) {
-      if (!j_string(c))
-        return 0;
-      j_ws(c);
-      if (*c->p != ':')
-        return 0;
-      c->p++;
-      j_ws(c);
-    }
-    if (!j_value(c))
-      return 0;
-    j_ws(c);
-    if (*c->p == ',') {
-      c->p++;
-      j_ws(c);
-      continue;
-    }
-    if (*c->p != (object ? '}' : ']'))
-      return 0;
-    c->p++;
-    c->depth--;
-    return 1;
-  }
-}
-
-static int j_value(jcur_t *c) {
-  switch (*c->p) {
-  case '{':
-    return j_container(c, 1);
-  case '[':
-    return j_container(c, 0);
-  case '"':
-    return j_string(c);
-  case 't':
-    return !strncmp((const char *)c->p, "true", 4) ? (c->p += 4, 1) : 0;
-  case 'f':
-    return !strncmp((const char *)c->p, "false", 5) ? (c->p += 5, 1) : 0;
-  case 'n':
-    return !strncmp((const char *)c->p, "null", 4) ? (c->p += 4, 1) : 0;
-  default:
-    return j_number(c);
-  }
-}
-
-/* 1 when text is valid JSON; `object` asks that it be an object. */
+/* 1 when text is valid JSON; `object` asks that it be an object. Checked
+ * without allocating (tern_json_valid), so out of memory is never taken
+ * for bad JSON. */
 static int json_valid(const char *text, int object) {
-  jcur_t c = {(const unsigned char *)text, 0};
-  j_ws(&c);
-  if (object && *c.p != '{')
+  const char *p = text;
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+    p++;
+  if (object && *p != '{')
     return 0;
-  if (!j_value(&c))
-    return 0;
-  j_ws(&c);
-  return *c.p == '\0';
+  return tern_json_valid(text, strlen(text), NULL);
 }
 
 /* ---- parsing ----------------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "agent/tools_internal.h"
+#include "tern/json.h"
 #include "tern/alloc.h"
 #include "tern/error.h"
 #include "tern/tools.h"
@@ -129,17 +130,17 @@ static void test_json_load_classifies_failures(void **state) {
   for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
     json_t *j = NULL;
     json_error_t je;
-    int rc = tern__tools_json_load(rows[i].text, strlen(rows[i].text), rows[i].flags, &j, &je);
+    int rc = tern_json_load(rows[i].text, strlen(rows[i].text), rows[i].flags, &j, &je);
     if (rc != rows[i].want)
       fail_msg("row %zu (%s): rc %d, wanted %d", i, rows[i].text, rc, rows[i].want);
     assert_true((rc == 0) == (j != NULL));
     json_decref(j);
   }
-  assert_true(tern__tools_json_valid("{\"error\":\"x\"}", 13, "error"));
-  assert_false(tern__tools_json_valid("{\"errors\":\"x\"}", 14, "error"));
-  assert_false(tern__tools_json_valid("{\"a\":{\"error\":1}}", 17, "error")); /* only at the top */
-  assert_false(tern__tools_json_valid("{\"a\":1", 6, NULL));
-  assert_true(tern__tools_json_valid("42", 2, NULL));
+  assert_true(tern_json_valid("{\"error\":\"x\"}", 13, "error"));
+  assert_false(tern_json_valid("{\"errors\":\"x\"}", 14, "error"));
+  assert_false(tern_json_valid("{\"a\":{\"error\":1}}", 17, "error")); /* only at the top */
+  assert_false(tern_json_valid("{\"a\":1", 6, NULL));
+  assert_true(tern_json_valid("42", 2, NULL));
 }
 
 /* Long tokens make jansson grow its token buffer; a failure there used to
@@ -155,7 +156,7 @@ static int sweep_load(void *ud) {
   (void)ud;
   json_t *j;
   json_error_t je;
-  int rc = tern__tools_json_load(LONG_TEXT, strlen(LONG_TEXT), 0, &j, &je);
+  int rc = tern_json_load(LONG_TEXT, strlen(LONG_TEXT), 0, &j, &je);
   if (rc == 0) {
     if (!json_equal(j, reference)) {
       char *d = json_dumps(j, 0);
@@ -168,7 +169,7 @@ static int sweep_load(void *ud) {
 
 static int sweep_dump(void *ud) {
   (void)ud;
-  char *s = tern__tools_json_dump(reference);
+  char *s = tern_json_dump(reference);
   if (!s)
     return TERN_ENOMEM;
   assert_string_equal(s, reference_text); /* compared without allocating */
