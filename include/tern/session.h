@@ -44,6 +44,7 @@ typedef struct tern_session_config {
   int sample_rate; /* caller and agent audio (16000) */
   tern_turn_config_t turn;
   tern_vad_seg_opts_t vad;
+  tern_vad_kind_t vad_kind;    /* detector made when deps.vad is NULL (TERN_VAD_KIND_AUTO) */
   const char *system_prompt;
   const char *greeting;        /* spoken when the session starts; NULL: none */
   unsigned keep_on_overflow;   /* messages kept when the context is too long (8) */
@@ -62,14 +63,14 @@ typedef struct tern_session_deps {
   tern_events_t *events;            /* may be NULL */
   tern_phrases_t *phrases;          /* may be NULL: built-in wording */
   const tern_clips_t *clips;        /* pre-rendered phrases; may be NULL */
-  tern_vad_t *vad;                  /* may be NULL: the energy VAD */
+  tern_vad_t *vad;                  /* borrowed; NULL: the session makes cfg.vad_kind */
 } tern_session_deps_t;
 
 void tern_session_config_default(tern_session_config_t *cfg);
 /* Read [session] from configuration over the defaults: sample_rate,
  * system_prompt, greeting, dead_air_ms, min_endpoint_ms, max_endpoint_ms,
  * allow_interruptions, min_interruption_ms, min_interruption_words,
- * vad_min_speech_ms, vad_min_silence_ms, error_tolerance,
+ * vad (auto|webrtc|energy), vad_min_speech_ms, vad_min_silence_ms, error_tolerance,
  * max_utterance_ms, max_tool_rounds. Strings point into `conf`. */
 int tern_session_config_load(tern_session_config_t *cfg, const tern_config_t *conf, char *err,
                              size_t errsz);
@@ -99,6 +100,11 @@ int tern_session_play(tern_session_t *s, const int16_t *pcm, size_t n, const cha
 /* End gracefully: say `goodbye` (NULL: a built-in goodbye phrase), then
  * close with `reason` once it has played. */
 int tern_session_end(tern_session_t *s, const char *goodbye, const char *reason);
+/* Stop the agent now, as a barge-in would (push-to-talk): the answer in
+ * progress is cancelled, queued audio dropped, what was heard committed as
+ * interrupted, and the turn goes back to listening. TERN_ESTATE while the
+ * goodbye is playing (it cannot be cut); 0 when there was nothing to stop. */
+int tern_session_interrupt(tern_session_t *s);
 /* Close at once (the caller hung up). */
 void tern_session_close(tern_session_t *s, const char *reason);
 bool tern_session_closed(const tern_session_t *s);

@@ -19,6 +19,7 @@
 #ifndef TERN_VAD_H
 #define TERN_VAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,6 +87,61 @@ typedef struct tern_vad_energy {
 int tern_vad_energy_init(tern_vad_energy_t *v, const tern_vad_energy_opts_t *opts);
 /* The current noise floor estimate, dBFS. */
 double tern_vad_energy_floor(const tern_vad_energy_t *v);
+
+/* ---- WebRTC VAD ----
+ * The voice detector of the WebRTC audio processing module (Debian's
+ * webrtc-audio-processing 0.3), behind a C shim. It decides on 10 ms
+ * blocks at 8, 16, 32 or 48 kHz: a 20 ms frame is two blocks and its
+ * probability is the share of blocks with voice (0, 0.5 or 1), so the
+ * segmenter's 0.5 threshold calls a frame speech when either half is.
+ * Samples short of a whole block wait for the next frame. Mono only.
+ * aggressiveness 0..3, as in WebRTC's own VAD modes: 0 calls the most
+ * frames speech (high likelihood), 3 the fewest (very low likelihood).
+ * The module allocates through C++ new, outside tern_malloc. */
+#define TERN_VAD_WEBRTC_AGGRESSIVENESS 2
+
+/* TERN_EUNSUPPORTED for another rate or a build without the library,
+ * TERN_EINVAL for an aggressiveness outside 0..3, TERN_EPROVIDER if the
+ * library refuses to start, TERN_ENOMEM. Release with tern_vad_close. */
+int tern_vad_webrtc_create(uint32_t sample_rate, int aggressiveness, tern_vad_t **out /* OUT */);
+
+/* ---- Best available, with a fallback that cannot go silent ----
+ * A fallback VAD answers with its primary detector while that works and
+ * with an energy VAD otherwise. The energy VAD runs beside the primary on
+ * every frame (a few hundred nanoseconds), so its noise floor is already
+ * adapted when it has to take over. The first error of the primary
+ * (anything but a bad argument) switches to the energy VAD for the rest of
+ * the detector's life, reset included, and logs one warning: a stream
+ * never loses its VAD because a library failed mid-call. */
+typedef enum tern_vad_kind {
+  TERN_VAD_KIND_AUTO = 0, /* WebRTC with the energy fallback; energy alone if WebRTC cannot start */
+  TERN_VAD_KIND_WEBRTC,   /* WebRTC only: creation fails where it is unavailable */
+  TERN_VAD_KIND_ENERGY,   /* the energy VAD with default options */
+} tern_vad_kind_t;
+
+/* "auto", "webrtc", "energy" -> kind; TERN_EINVAL otherwise. */
+int tern_vad_kind_parse(const char *s, tern_vad_kind_t *out /* OUT */);
+const char *tern_vad_kind_name(tern_vad_kind_t kind);
+
+/* Wraps `primary` (owned from now on, closed with the wrapper, and closed
+ * at once if this fails) with the energy fallback. With energy_gate, a
+ * frame within 3 dB of the energy VAD's noise floor gets the energy VAD's
+ * (lower) probability instead of the primary's: speech must sound like
+ * voice AND stand above the background. That cuts WebRTC's built-in
+ * hangover (~100 ms after every utterance, on top of the segmenter's own
+ * min_silence, i.e. later ends of turn) and its warm-up false starts. */
+int tern_vad_fallback_create(tern_vad_t *primary, bool energy_gate, tern_vad_t **out /* OUT */);
+/* tern_vad_webrtc_create wrapped with the gated energy fallback, or, if WebRTC
+ * cannot start for any reason but TERN_EINVAL/TERN_ENOMEM, a plain energy
+ * VAD (one info log line says why). */
+int tern_vad_auto_create(uint32_t sample_rate, int aggressiveness, tern_vad_t **out /* OUT */);
+/* A heap detector of any kind (aggressiveness is used by WebRTC only).
+ * Release with tern_vad_close. */
+int tern_vad_create(tern_vad_kind_t kind, uint32_t sample_rate, int aggressiveness,
+                    tern_vad_t **out /* OUT */);
+/* The name of the detector deciding now: inside a fallback VAD the one in
+ * use ("webrtc", then "energy" after a failure), else the vtable's name. */
+const char *tern_vad_active_name(const tern_vad_t *v);
 
 /* ---- Segmenter ---- */
 typedef struct tern_vad_seg_opts {

@@ -81,8 +81,8 @@ struct tern_session {
   char close_reason[64];
 
   /* input */
-  tern_vad_energy_t energy;
   tern_vad_t *vad;
+  tern_vad_t *own_vad; /* the one made from cfg.vad_kind when deps.vad is NULL */
   tern_vad_seg_t seg;
   int16_t frame[960];
   size_t frame_len, frame_samples;
@@ -92,6 +92,12 @@ struct tern_session {
   int16_t *utt;
   size_t utt_len, utt_cap;
   bool recording;
+  /* The utterance as handed to STT. A request's audio is borrowed until
+   * on_done (provider.h), and the runner re-reads it on every retry and
+   * failover; `utt` keeps growing (and may move) while the user pauses, so
+   * STT gets this copy, reused from turn to turn. */
+  int16_t *stt_pcm;
+  size_t stt_cap;
 
   /* STT */
   tern_op_t *stt_op;
@@ -783,10 +789,20 @@ static void start_stt(tern_session_t *s) {
   s->have_final = false;
   s->m.stt_start = now_of(s);
   tern_buf_reset(&s->transcript);
-  tern_stt_request_t req = {.pcm = s->utt, .n_samples = s->utt_len,
+  if (s->utt_len > s->stt_cap) { /* no STT is in flight: the old copy is free */
+    int16_t *p = tern_realloc(s->stt_pcm, s->utt_len * sizeof *p);
+    if (p) {
+      s->stt_pcm = p;
+      s->stt_cap = s->utt_len;
+    }
+  }
+  bool copied = s->utt_len <= s->stt_cap;
+  if (copied)
+    memcpy(s->stt_pcm, s->utt, s->utt_len * sizeof *s->utt);
+  tern_stt_request_t req = {.pcm = s->stt_pcm, .n_samples = s->utt_len,
                             .sample_rate = s->cfg.sample_rate};
   tern_stt_sink_t sink = {stt_transcript, stt_done, s};
-  if (tern_fallback_stt(s->d.stt, &req, &sink, &s->stt_op)) {
+  if (!copied || tern_fallback_stt(s->d.stt, &req, &sink, &s->stt_op)) {
     s->stt_op = NULL;
     s->have_final = true;
     turn_event(s, TERN_TEV_FINAL, "");
@@ -902,6 +918,10 @@ static void commit_turn(tern_session_t *s) {
   s->turn_no++;
   s->stats.turns++;
   s->recording = false;
+  /* "My voice is down" is said once per turn, not once per session: while
+   * the voice stays down every later reply goes out as text only, and
+   * without the clip the caller would hear nothing at all for that turn. */
+  s->voice_down_announced = false;
   if (!*text) {
     /* Heard speech but no words came back: ask again, in words. */
     tern_error_t e;
@@ -1163,8 +1183,9 @@ int tern_session_create(const tern_session_config_t *cfg, const tern_session_dep
   tern_recovery_config_t rc_cfg = {cfg->error_tolerance ? cfg->error_tolerance : 3};
   int rc = tern_vad_seg_init(&s->seg, &cfg->vad, (uint32_t)cfg->sample_rate);
   if (!rc && !deps->vad) {
-    rc = tern_vad_energy_init(&s->energy, NULL);
-    s->vad = &s->energy.base;
+    rc = tern_vad_create(cfg->vad_kind, (uint32_t)cfg->sample_rate,
+                         TERN_VAD_WEBRTC_AGGRESSIVENESS, &s->own_vad);
+    s->vad = s->own_vad;
   } else {
     s->vad = deps->vad;
   }
@@ -1252,12 +1273,14 @@ void tern_session_destroy(tern_session_t *s) {
   json_decref(s->tool_snap_state);
   tern_recovery_destroy(s->recovery);
   tern_phrases_destroy(s->own_phrases);
+  tern_vad_close(s->own_vad);
   tern_buf_free(&s->transcript);
   tern_buf_free(&s->round_text);
   for (size_t i = 0; i < s->nlines; i++)
     tern_free((char *)s->lines[i].text);
   tern_free(s->lines);
   tern_free(s->utt);
+  tern_free(s->stt_pcm);
   tern_free(s->out);
   tern_free(s);
 }
@@ -1269,7 +1292,8 @@ int tern_session_start(tern_session_t *s) {
   TERN_EVENT(s->d.events, "session_started", TERN_LF_INT("sample_rate", s->cfg.sample_rate),
              TERN_LF_STR("stt", tern_fallback_current(s->d.stt)),
              TERN_LF_STR("llm", tern_fallback_current(s->d.llm)),
-             TERN_LF_STR("tts", tern_fallback_current(s->d.tts)));
+             TERN_LF_STR("tts", tern_fallback_current(s->d.tts)),
+             TERN_LF_STR("vad", tern_vad_active_name(s->vad)));
   if (s->cfg.greeting && *s->cfg.greeting)
     return tern_session_say(s, s->cfg.greeting, true);
   return 0;
@@ -1343,6 +1367,19 @@ int tern_session_end(tern_session_t *s, const char *goodbye, const char *reason)
   tern_turn_set_interruptible(&s->turn, false);
   if (!s->speeches)
     tern_session_close(s, s->close_reason);
+  return 0;
+}
+
+int tern_session_interrupt(tern_session_t *s) {
+  if (s->closed)
+    return TERN_ECLOSED;
+  if (s->ending)
+    return TERN_ESTATE;
+  if (!s->speeches && !s->segs && !s->llm_op && !s->tool_op && !s->tts_op)
+    return 0;
+  interrupt_agent(s);
+  tern_turn_reply_pending(&s->turn, false, now_of(s));
+  turn_event(s, TERN_TEV_AGENT_DONE, NULL); /* SPEAKING -> LISTENING */
   return 0;
 }
 

@@ -48,6 +48,11 @@ int tern_session_config_load(tern_session_config_t *cfg, const tern_config_t *co
     return rc;
   DUR("min_interruption_ms", cfg->turn.min_interruption, 0, 5000);
   INT("min_interruption_words", cfg->turn.min_interruption_words, 0, 20);
+  static const char *const vads[] = {"auto", "webrtc", "energy", NULL};
+  if ((rc = tern_config_get_enum(conf, "session", "vad", vads, tern_vad_kind_name(cfg->vad_kind),
+                                 &idx, err, errsz)))
+    return rc;
+  cfg->vad_kind = (tern_vad_kind_t)idx; /* same order as tern_vad_kind_t */
   INT("vad_min_speech_ms", cfg->vad.min_speech_ms, 20, 2000);
   INT("vad_min_silence_ms", cfg->vad.min_silence_ms, 60, 3000);
   INT("error_tolerance", cfg->error_tolerance, 1, 100);

@@ -275,6 +275,27 @@ static size_t match_registered(const char *in, size_t n, size_t i) {
   return 0;
 }
 
+/* Copy in[from, to) as it is, but for registered secrets lying wholly
+ * inside it: the name part of a "name: value" match is otherwise copied
+ * verbatim, and a key glued to a name ("xzq9...Secret77e: v") would leak
+ * through it. (A secret crossing `to` would have to contain the ':' or '='
+ * that ends a name, which no API key does.) */
+static void rb_put_scrubbed(rbuf_t *b, const char *in, size_t from, size_t to) {
+  size_t i = from, run = from;
+  while (i < to) {
+    size_t adv = match_registered(in, to, i);
+    if (!adv) {
+      i++;
+      continue;
+    }
+    rb_put(b, in + run, i - run);
+    rb_put(b, REDACTED, REDACTED_LEN);
+    i += adv;
+    run = i;
+  }
+  rb_put(b, in + run, to - run);
+}
+
 /* API keys recognisable by their prefix alone. */
 static size_t match_key_prefix(const char *in, size_t n, size_t i) {
   static const char *const prefixes[] = {"sk-", "sk_", "gsk_", "xai-", "AIza", NULL};
@@ -404,7 +425,7 @@ static size_t match_quoted_key(const char *in, size_t n, size_t i, rbuf_t *b) {
     return 0;
   char vq = in[j++];
   size_t vlen = quoted_extent(in, n, j, vq, escaped);
-  rb_put(b, in + i, j - i);
+  rb_put_scrubbed(b, in, i, j);
   rb_put(b, REDACTED, REDACTED_LEN);
   return j + vlen - i;
 }
@@ -457,7 +478,7 @@ static size_t match_assign(const char *in, size_t n, size_t i, rbuf_t *b) {
   }
   if (vlen == 0)
     return 0;
-  rb_put(b, in + i, v0 - i);
+  rb_put_scrubbed(b, in, i, v0);
   rb_put(b, REDACTED, REDACTED_LEN);
   return v0 + vlen - i;
 }

@@ -207,6 +207,24 @@ static void op_release(tern__cop_t *b) {
 
 static const tern__cop_vt_t op_vt = {op_response, op_data, op_end, op_done, op_release};
 
+/* ---- replay (cloud.h) --------------------------------------------------- */
+
+int tern__anthropic_replay(const tern__replay_t *r) {
+  if (!r || (!r->body && r->len) || !r->llm || !r->llm->on_text || !r->llm->on_done)
+    return TERN_EINVAL;
+  llm_op_t *o = tern_calloc(1, sizeof *o);
+  if (!o)
+    return TERN_ENOMEM;
+  o->sink = *r->llm;
+  tern__contin_init(&o->contin, r->continuation, true);
+  int rc = tern_sse_create(SSE_MAX_EVENT, on_event, o, &o->sse);
+  if (rc) {
+    tern_free(o);
+    return rc;
+  }
+  return tern__cop_replay(&o->base, &op_vt, TERN_COMP_LLM, "anthropic", r);
+}
+
 /* ---- the request -------------------------------------------------------- */
 
 typedef struct builder {

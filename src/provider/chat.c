@@ -191,7 +191,8 @@ int tern_chat_truncate(tern_chat_t *chat, size_t keep, size_t *dropped) {
     cut++;
   for (size_t i = 0; i < cut; i++)
     msg_free(&chat->msgs[i]);
-  memmove(chat->msgs, chat->msgs + cut, (chat->n - cut) * sizeof *chat->msgs);
+  if (cut) /* msgs is NULL in an empty context, and NULL + 0 is undefined */
+    memmove(chat->msgs, chat->msgs + cut, (chat->n - cut) * sizeof *chat->msgs);
   chat->n -= cut;
   if (dropped)
     *dropped = cut;

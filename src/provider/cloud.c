@@ -18,6 +18,7 @@
 #include "tern/alloc.h"
 #include "tern/config.h"
 #include "tern/error.h"
+#include "tern/json.h"
 #include "tern/log.h"
 
 const char tern__continue_prompt[] =
@@ -302,6 +303,29 @@ void tern__cop_failf(tern__cop_t *o, tern_kind_t kind, const char *fmt, ...) {
   tern__cop_fail(o, &e);
 }
 
+int tern__cop_replay(tern__cop_t *o, const tern__cop_vt_t *vt, tern_component_t comp,
+                     const char *provider, const tern__replay_t *r) {
+  o->op.cancel = cop_cancel;
+  o->vt = vt;
+  o->comp = comp;
+  snprintf(o->provider, sizeof o->provider, "%s", provider);
+  size_t cut = r->cut < r->len ? r->cut : r->len;
+  /* As h_data / h_done do, minus the HTTP request (o->http stays NULL, so
+   * a failure only records itself). curl never hands over empty pieces. */
+  o->depth++;
+  if (cut && tern__cop_alive(o))
+    vt->data(o, r->body, cut);
+  if (r->len > cut && tern__cop_alive(o))
+    vt->data(o, r->body + cut, r->len - cut);
+  if (!o->failed && vt->end)
+    vt->end(o);
+  o->finished = true;
+  vt->done(o, o->failed ? &o->err : NULL);
+  o->depth--;
+  cop_free(o);
+  return 0;
+}
+
 /* Compact JSON text of v. Our own writer rather than json_dumps, which
  * quietly carries on when one of its internal allocations fails. Strings
  * in v are valid UTF-8 (jansson checked them), so only escaping is left. */
@@ -583,19 +607,7 @@ bool tern__jset(json_t *obj, const char *key, json_t *v) {
 bool tern__jpush(json_t *arr, json_t *v) { return v && json_array_append_new(arr, v) == 0; }
 
 int tern__json_load(const char *text, size_t len, json_t **out) {
-  json_error_t je;
-  *out = json_loadb(text, len, 0, &je);
-  if (*out)
-    return 0;
-  /* jansson reports an allocation failure inside its lexer as a syntax
-   * error, so a second parse tells the two apart: text that parses now was
-   * well-formed the first time. */
-  json_t *again = json_loadb(text, len, 0, &je);
-  if (again) {
-    json_decref(again);
-    return TERN_ENOMEM;
-  }
-  return json_error_code(&je) == json_error_out_of_memory ? TERN_ENOMEM : TERN_EFORMAT;
+  return tern_json_load(text, len, 0, out, NULL);
 }
 
 int tern__tool_params(const tern_tool_def_t *t, json_t **out) {

@@ -110,6 +110,34 @@ void tern__cop_failf(tern__cop_t *o, tern_kind_t kind, const char *fmt, ...)
 /* Still worth working on: neither cancelled nor failed. */
 static inline bool tern__cop_alive(const tern__cop_t *o) { return !o->cancelled && !o->failed; }
 
+/* ---- replay: a reply's bytes without the network ----------------------- */
+
+/* The parsers of a provider's reply live in the call object's callbacks.
+ * Replay drives those same callbacks over bytes held in memory, so fuzz
+ * targets and regression tests reach the parsers exactly as a live 2xx
+ * response would (the Content-Type check is the one step skipped): the
+ * body arrives in two pieces split at `cut`, then the end, then the
+ * sink's on_done exactly once with the classified outcome. */
+typedef struct tern__replay {
+  const char *body;
+  size_t len, cut;
+  const char *continuation; /* llm: the partial answer being continued, or NULL */
+  int sample_rate;          /* tts: the rate asked for (8000..192000) */
+  const tern_llm_sink_t *llm;
+  const tern_stt_sink_t *stt;
+  const tern_tts_sink_t *tts;
+} tern__replay_t;
+
+/* Drive o (set up by the kind: vt and its own fields; comp and provider
+ * are filled in here) over r, call vt->done once and free o. Returns 0. */
+int tern__cop_replay(tern__cop_t *o, const tern__cop_vt_t *vt, tern_component_t comp,
+                     const char *provider, const tern__replay_t *r);
+/* The kinds' entry points (openai.c, anthropic.c). The sink of the
+ * component must be set. Returns 0 (on_done ran), TERN_EINVAL or
+ * TERN_ENOMEM (setup failed; on_done did not run). */
+int tern__openai_replay(tern_component_t comp, const tern__replay_t *r);
+int tern__anthropic_replay(const tern__replay_t *r);
+
 /* Headers every JSON call sends; content type and accept. */
 int tern__cop_json_body(tern__cop_t *o, json_t *body);
 

@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "provider/cloud.h"
+#include "provider/tts_text.h"
 #include "tern/alloc.h"
 #include "tern/error.h"
 #include "tern/log.h"
@@ -623,6 +624,21 @@ static void tts_release(tern__cop_t *b) {
 
 static const tern__cop_vt_t tts_vt = {tts_response, tts_data, tts_end, tts_done, tts_release};
 
+/* The resampler from the API's 24 kHz to the rate asked for, if another. */
+static int tts_set_rate(tts_op_t *o, int sample_rate) {
+  if (sample_rate == TERN_OPENAI_TTS_RATE)
+    return 0;
+  int rc = tern_resampler_new(TERN_OPENAI_TTS_RATE, (uint32_t)sample_rate, -1, &o->rs);
+  if (rc)
+    return rc;
+  size_t a = tern_resampler_out_max(o->rs, PCM_BLOCK);
+  size_t f = tern_resampler_pending(o->rs) + 64;
+  o->out_cap = a > f ? a : f;
+  if (!(o->out = tern_malloc(o->out_cap * sizeof *o->out)))
+    return TERN_ENOMEM;
+  return 0;
+}
+
 static int oai_tts_start(tern_provider_t *pp, tern_loop_t *loop, const tern_tts_request_t *req,
                          const tern_tts_sink_t *sink, tern_op_t **op) {
   oai_t *p = (oai_t *)pp;
@@ -636,14 +652,22 @@ static int oai_tts_start(tern_provider_t *pp, tern_loop_t *loop, const tern_tts_
   size_t chars = strlen(req->text);
   if (chars > 4096)
     return TERN_ETOOBIG; /* the API's own limit on input */
+  /* Control characters are nothing a voice can say (as for every other
+   * synthesiser: tts_text.h); tabs and line breaks become spaces. */
+  char *text;
+  int crc = tern__tts_clean(req->text, 4096, &text);
+  if (crc)
+    return crc;
   json_t *body = json_object();
   if (!body || !tern__jset(body, "model", tern__jstr(p->s.model)) ||
-      !tern__jset(body, "input", tern__jstr(req->text)) ||
+      !tern__jset(body, "input", tern__jstr(text)) ||
       !tern__jset(body, "voice", tern__jstr(req->voice ? req->voice : p->s.voice)) ||
       !tern__jset(body, "response_format", json_string("pcm"))) {
+    tern_free(text);
     json_decref(body);
     return TERN_ENOMEM;
   }
+  tern_free(text);
   char *url = tern__cloud_url(p->s.base_url, "/audio/speech");
   tts_op_t *o = url ? tern_calloc(1, sizeof *o) : NULL;
   if (!o) {
@@ -657,16 +681,8 @@ static int oai_tts_start(tern_provider_t *pp, tern_loop_t *loop, const tern_tts_
   size_t max_bytes = (size_t)TERN_OPENAI_TTS_RATE * 2 * (chars / 2 + 10);
   int rc = tern__cop_init(&o->base, &tts_vt, pp, loop, url, max_bytes);
   tern_free(url);
-  if (!rc && req->sample_rate != TERN_OPENAI_TTS_RATE) {
-    rc = tern_resampler_new(TERN_OPENAI_TTS_RATE, (uint32_t)req->sample_rate, -1, &o->rs);
-    if (!rc) {
-      size_t a = tern_resampler_out_max(o->rs, PCM_BLOCK);
-      size_t f = tern_resampler_pending(o->rs) + 64;
-      o->out_cap = a > f ? a : f;
-      if (!(o->out = tern_malloc(o->out_cap * sizeof *o->out)))
-        rc = TERN_ENOMEM;
-    }
-  }
+  if (!rc)
+    rc = tts_set_rate(o, req->sample_rate);
   if (!rc)
     rc = tern__cop_json_body(&o->base, body);
   json_decref(body);
@@ -680,6 +696,57 @@ static int oai_tts_start(tern_provider_t *pp, tern_loop_t *loop, const tern_tts_
     return rc;
   *op = &o->base.op;
   return 0;
+}
+
+/* ---- replay (cloud.h) --------------------------------------------------- */
+
+int tern__openai_replay(tern_component_t comp, const tern__replay_t *r) {
+  if (!r || (!r->body && r->len))
+    return TERN_EINVAL;
+  int rc;
+  switch (comp) {
+  case TERN_COMP_LLM: {
+    if (!r->llm || !r->llm->on_text || !r->llm->on_done)
+      return TERN_EINVAL;
+    llm_op_t *o = tern_calloc(1, sizeof *o);
+    if (!o)
+      return TERN_ENOMEM;
+    o->sink = *r->llm;
+    tern__contin_init(&o->contin, r->continuation, false);
+    if ((rc = tern_sse_create(SSE_MAX_EVENT, llm_event, o, &o->sse))) {
+      tern_free(o);
+      return rc;
+    }
+    return tern__cop_replay(&o->base, &llm_vt, comp, "openai", r);
+  }
+  case TERN_COMP_STT: {
+    if (!r->stt || !r->stt->on_transcript || !r->stt->on_done)
+      return TERN_EINVAL;
+    stt_op_t *o = tern_calloc(1, sizeof *o);
+    if (!o)
+      return TERN_ENOMEM;
+    o->sink = *r->stt;
+    o->body.max = STT_MAX_RESPONSE;
+    return tern__cop_replay(&o->base, &stt_vt, comp, "openai", r);
+  }
+  case TERN_COMP_TTS: {
+    if (!r->tts || !r->tts->on_audio || !r->tts->on_done || r->sample_rate < 8000 ||
+        r->sample_rate > 192000)
+      return TERN_EINVAL;
+    tts_op_t *o = tern_calloc(1, sizeof *o);
+    if (!o)
+      return TERN_ENOMEM;
+    o->sink = *r->tts;
+    if ((rc = tts_set_rate(o, r->sample_rate))) {
+      tts_release(&o->base);
+      tern_free(o);
+      return rc;
+    }
+    return tern__cop_replay(&o->base, &tts_vt, comp, "openai", r);
+  }
+  default:
+    return TERN_EINVAL;
+  }
 }
 
 /* ---- the provider ------------------------------------------------------- */

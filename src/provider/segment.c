@@ -73,6 +73,20 @@ static size_t find_cut(const tern_segmenter_t *s) {
   return 0;
 }
 
+/* A hard cut of buf[0, len): len, or the start of a UTF-8 sequence that
+ * the end of buf leaves incomplete, so neither half reaches the voice as
+ * invalid text. */
+static size_t utf8_cut(const char *buf, size_t len) {
+  size_t lead = len;
+  while (lead > 0 && len - lead < 3 && ((unsigned char)buf[lead - 1] & 0xc0) == 0x80)
+    lead--;
+  if (lead == 0)
+    return len;
+  unsigned char c = (unsigned char)buf[lead - 1];
+  size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+  return need > len - (lead - 1) && lead > 1 ? lead - 1 : len;
+}
+
 void tern_segmenter_feed(tern_segmenter_t *s, const char *text, size_t len, tern_segment_fn fn,
                          void *ud) {
   while (len > 0) {
@@ -90,7 +104,9 @@ void tern_segmenter_feed(tern_segmenter_t *s, const char *text, size_t len, tern
       size_t sp = s->len;
       while (sp > 0 && !isspace((unsigned char)s->buf[sp - 1]))
         sp--;
-      emit(s, sp > 0 ? sp : s->len, fn, ud);
+      if (sp == 0)
+        sp = utf8_cut(s->buf, s->len);
+      emit(s, sp, fn, ud);
     }
   }
 }

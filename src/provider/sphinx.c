@@ -60,10 +60,15 @@ static char *join(const char *dir, const char *name) {
 }
 
 static int dup_opt(const char *given, const char *fallback_name, char **out) {
+  /* Written as two plain branches: GCC's -O3 inliner otherwise "sees" a
+   * NULL fallback_name reaching join() and fails the Release build. */
   *out = NULL;
-  if (!given && !fallback_name)
+  if (given)
+    *out = tern_strdup(given);
+  else if (fallback_name)
+    *out = join(TERN_SPHINX_MODEL_DIR, fallback_name);
+  else
     return 0;
-  *out = given ? tern_strdup(given) : join(TERN_SPHINX_MODEL_DIR, fallback_name);
   return *out ? 0 : TERN_ENOMEM;
 }
 

@@ -347,6 +347,144 @@ static void test_slow_reply_gets_a_holding_phrase(void **state) {
   sim_free(x);
 }
 
+/* ---- a tool that never answers ---------------------------------------- */
+
+/* Books a meeting into the call's state, then hangs: the state change must
+ * not survive the timeout. */
+static void hanging_booking(tern_tool_ctx_t *ctx, const json_t *args, void *ud) {
+  int *runs = ud;
+  (*runs)++;
+  json_t *st = tern_tool_state(ctx);
+  assert_non_null(st);
+  json_t *m = json_array();
+  json_array_append_new(m, json_deep_copy(args));
+  json_object_set_new(st, "meetings", m);
+  /* never tern_tool_complete */
+}
+
+static void test_tool_timeout_restores_the_session_state(void **state) {
+  (void)state;
+  sim_t *x = sim_new(1);
+  int runs = 0;
+  char err[128];
+  assert_int_equal(tern_tools_create(&x->tools), 0);
+  assert_int_equal(tern_tools_add(x->tools, "book_meeting", "Book a meeting.",
+                                  "{\"type\":\"object\",\"properties\":{\"when\":{\"type\":"
+                                  "\"string\"}},\"required\":[\"when\"]}",
+                                  hanging_booking, &runs, TERN_SEC(2), err, sizeof err),
+                   0);
+  tern_fake_step_t st = reply("book a meeting at ten");
+  tern_fake_set_default(x->stt[0], &st);
+  tern_fake_step_t call = reply(NULL);
+  call.tool = "book_meeting";
+  call.tool_args = "{\"when\":\"10:00\"}";
+  assert_int_equal(tern_fake_push(x->llm[0], &call), 0);
+  tern_fake_step_t words = reply("Sorry, I could not book that meeting right now.");
+  tern_fake_set_default(x->llm[0], &words);
+  /* The state the call starts with: restoring must bring back exactly it. */
+  sim_session(x, NULL);
+  json_object_set_new(tern_session_userdata(x->s), "caller", json_string("Ada"));
+  sim_speak(x, 1000, 2000);
+  sim_run_until(x, 12000);
+
+  assert_int_equal(runs, 1);
+  json_t *started = sim_event(x, "function_call_started", 0);
+  assert_non_null(started);
+  assert_string_equal(sim_str(started, "name"), "book_meeting");
+  assert_int_equal(sim_count(x, "function_calls_finished"), 1);
+  json_t *fin = sim_event(x, "function_calls_finished", 0);
+  assert_string_equal(sim_str(fin, "name"), "book_meeting");
+  assert_true(json_is_false(json_object_get(fin, "ok")));
+  tern_session_stats_t ss;
+  tern_session_stats(x->s, &ss);
+  assert_int_equal(ss.tool_calls, 1);
+  assert_int_equal(ss.tool_failures, 1);
+
+  /* The model was told the tool timed out, in the chat it answered from. */
+  tern_chat_t *chat = tern_session_chat(x->s);
+  const tern_chat_msg_t *res = NULL;
+  for (size_t i = 0; i < tern_chat_count(chat); i++)
+    if (tern_chat_at(chat, i)->role == TERN_ROLE_TOOL)
+      res = tern_chat_at(chat, i);
+  assert_non_null(res);
+  assert_string_equal(res->name, "book_meeting");
+  assert_non_null(strstr(res->content, "\"error\""));
+  assert_non_null(strstr(res->content, "did not answer within 2 s"));
+  tern_fake_stats_t fs;
+  tern_fake_stats(x->llm[0], &fs);
+  assert_int_equal(fs.calls, 2);
+
+  /* The booking the hung handler made is gone; what was there stays. */
+  json_t *ud = tern_session_userdata(x->s);
+  assert_null(json_object_get(ud, "meetings"));
+  assert_string_equal(json_string_value(json_object_get(ud, "caller")), "Ada");
+
+  /* The caller heard an answer in words, and the transcript has the turn. */
+  int found = 0;
+  for (int i = 0; sim_event(x, "agent_speech_committed", i); i++) {
+    json_t *a = sim_event(x, "agent_speech_committed", i);
+    found += !strcmp(sim_str(a, "text"), "Sorry, I could not book that meeting right now.");
+  }
+  assert_int_equal(found, 1);
+  assert_int_equal(ss.dead_air_violations, 0);
+  size_t n = tern_session_transcript_count(x->s);
+  assert_true(n >= 2);
+  expect_transcript(x, 0, "user", "book a meeting at ten", false);
+  expect_transcript(x, n - 1, "agent", "Sorry, I could not book that meeting right now.", false);
+  for (size_t i = 1; i < n; i++) {
+    tern_transcript_line_t l;
+    assert_int_equal(tern_session_transcript_at(x->s, i, &l), 0);
+    assert_string_equal(l.role, "agent"); /* a holding phrase may come first */
+  }
+  sim_free(x);
+}
+
+/* ---- which VAD the session runs ----------------------------------------- */
+
+static void test_vad_choice(void **state) {
+  (void)state;
+  static const struct {
+    const char *ini;  /* [session] settings */
+    int rc;           /* tern_session_create */
+    const char *name; /* the VAD named in session_started */
+  } rows[] = {
+      {"", 0, "webrtc"},
+      {"vad = auto\n", 0, "webrtc"},
+      {"vad = webrtc\n", 0, "webrtc"},
+      {"vad = energy\n", 0, "energy"},
+      {"vad = auto\nsample_rate = 24000\n", 0, "energy"}, /* WebRTC has no 24 kHz */
+      {"vad = webrtc\nsample_rate = 24000\n", TERN_EUNSUPPORTED, NULL},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    char text[128], err[128];
+    snprintf(text, sizeof text, "[session]\n%s", rows[i].ini);
+    tern_config_t *conf = NULL;
+    assert_int_equal(tern_config_new(&conf), 0);
+    assert_int_equal(tern_config_load_string(conf, text, strlen(text), "t", err, sizeof err), 0);
+    sim_t *x = sim_new(1);
+    assert_int_equal(tern_session_config_load(&x->cfg, conf, err, sizeof err), 0);
+    tern_session_deps_t d = {.loop = x->loop, .stt = x->fstt, .llm = x->fllm, .tts = x->ftts,
+                             .events = x->ev};
+    assert_int_equal(tern_session_create(&x->cfg, &d, &x->s), rows[i].rc);
+    if (rows[i].name) {
+      assert_int_equal(tern_session_start(x->s), 0);
+      assert_string_equal(sim_str(sim_event(x, "session_started", 0), "vad"), rows[i].name);
+    }
+    sim_free(x);
+    tern_config_free(conf);
+  }
+  tern_config_t *conf = NULL;
+  char err[128];
+  assert_int_equal(tern_config_new(&conf), 0);
+  const char *bad = "[session]\nvad = silero\n";
+  assert_int_equal(tern_config_load_string(conf, bad, strlen(bad), "t", err, sizeof err), 0);
+  tern_session_config_t cfg;
+  tern_session_config_default(&cfg);
+  assert_int_not_equal(tern_session_config_load(&cfg, conf, err, sizeof err), 0);
+  assert_non_null(strstr(err, "vad"));
+  tern_config_free(conf);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_normal_turn),
@@ -358,6 +496,8 @@ int main(void) {
       cmocka_unit_test(test_context_too_long_is_truncated_and_retried),
       cmocka_unit_test(test_repeated_unrecoverable_errors_end_with_a_goodbye),
       cmocka_unit_test(test_slow_reply_gets_a_holding_phrase),
+      cmocka_unit_test(test_tool_timeout_restores_the_session_state),
+      cmocka_unit_test(test_vad_choice),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
