@@ -20,11 +20,11 @@
 #include "tern/retry.h"
 #include "tern/taxonomy.h"
 
-static volatile int g_sink;
+static volatile unsigned g_sink; /* unsigned: the sum may wrap, which is defined */
 static int (*volatile g_call)(int);
 
 __attribute__((noinline)) static int provider_call(int x) {
-  g_sink += x;
+  g_sink += (unsigned)x;
   return x & 1;
 }
 
@@ -93,7 +93,7 @@ static double run_failing(ctx_t *c, long n) {
       tern_breaker_record(c->br, permit, TERN_BREAKER_IGNORED, 1000, now);
       tern_retry_decision_t d;
       tern_retry_decide(&c->pol, &st, &c->err, false, now, 0.5, &d);
-      g_sink += (int)d.action;
+      g_sink += (unsigned)d.action;
     }
   }
   return (now_ns() - t0) / n;

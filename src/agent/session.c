@@ -241,8 +241,10 @@ static int out_write(tern_session_t *s, const int16_t *pcm, size_t n) {
   int rc = out_reserve(s, n);
   if (rc)
     return rc;
-  for (size_t i = 0; i < n; i++)
-    s->out[(s->out_head + s->out_len + i) % s->out_cap] = pcm[i];
+  size_t tail = (s->out_head + s->out_len) % s->out_cap;
+  size_t first = n < s->out_cap - tail ? n : s->out_cap - tail;
+  memcpy(s->out + tail, pcm, first * sizeof *pcm);
+  memcpy(s->out, pcm + first, (n - first) * sizeof *pcm);
   s->out_len += n;
   s->out_queued += n;
   return 0;
@@ -1081,8 +1083,11 @@ size_t tern_session_pull_audio(tern_session_t *s, int16_t *out, size_t n) {
   if (s->closed || s->paused)
     return 0;
   size_t take = s->out_len < n ? s->out_len : n;
-  for (size_t i = 0; i < take; i++)
-    out[i] = s->out[(s->out_head + i) % s->out_cap];
+  if (take) {
+    size_t first = take < s->out_cap - s->out_head ? take : s->out_cap - s->out_head;
+    memcpy(out, s->out + s->out_head, first * sizeof *out);
+    memcpy(out + first, s->out, (take - first) * sizeof *out);
+  }
   if (take) {
     s->out_head = (s->out_head + take) % s->out_cap;
     s->out_len -= take;

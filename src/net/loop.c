@@ -68,6 +68,12 @@ static void on_async(uv_async_t *a) {
 
 static void on_guard(uv_timer_t *t) { (void)t; /* only wakes uv_run up */ }
 
+static void on_until(uv_prepare_t *p) {
+  tern_loop_t *l = p->data;
+  if (l->until_done && l->until_done(l->until_ud))
+    uv_stop(&l->uv); /* the poll that follows does not block */
+}
+
 int tern_loop_create(tern_clock_t *clock, tern_loop_t **out) {
   if (!out)
     return TERN_EINVAL;
@@ -92,6 +98,9 @@ int tern_loop_create(tern_clock_t *clock, tern_loop_t **out) {
   uv_timer_init(&l->uv, &l->guard);
   l->guard.data = l;
   uv_unref((uv_handle_t *)&l->guard);
+  uv_prepare_init(&l->uv, &l->until);
+  l->until.data = l;
+  uv_unref((uv_handle_t *)&l->until);
   int rc = tern__http_loop_init(l);
   if (rc != 0) {
     tern_loop_destroy(l);
@@ -138,6 +147,7 @@ void tern_loop_destroy(tern_loop_t *l) {
     uv_close((uv_handle_t *)&t->uv, timer_free_cb);
   }
   uv_close((uv_handle_t *)&l->guard, NULL);
+  uv_close((uv_handle_t *)&l->until, NULL);
   uv_close((uv_handle_t *)&l->async, NULL);
 
   /* lws and curl finish their closes through the loop. Anything still
@@ -242,6 +252,9 @@ int tern_loop_run_until(tern_loop_t *l, bool (*done)(void *ud), void *ud, tern_u
    * else alive still wakes up at the bound instead of returning at once. */
   uv_ref((uv_handle_t *)&l->guard);
   uv_timer_start(&l->guard, on_guard, ms, 0);
+  l->until_done = done;
+  l->until_ud = ud;
+  uv_prepare_start(&l->until, on_until);
   int rc = 0;
   while (!done(ud)) {
     uv_update_time(&l->uv);
@@ -251,6 +264,8 @@ int tern_loop_run_until(tern_loop_t *l, bool (*done)(void *ud), void *ud, tern_u
     }
     uv_run(&l->uv, UV_RUN_ONCE);
   }
+  uv_prepare_stop(&l->until);
+  l->until_done = NULL;
   uv_timer_stop(&l->guard);
   uv_unref((uv_handle_t *)&l->guard);
   l->running = false;

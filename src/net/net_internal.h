@@ -31,6 +31,11 @@ struct tern_loop {
   atomic_bool stop;
 
   uv_timer_t guard; /* wakes tern_loop_run_until at its bound */
+  /* Checked before each poll, so run_until returns as soon as its
+   * condition holds instead of blocking until the next event. */
+  uv_prepare_t until;
+  bool (*until_done)(void *ud);
+  void *until_ud;
   struct tern_loop_timer *timers;
 
   /* Virtual time (tern_loop_create_virtual): timers are due on the fake
