@@ -38,3 +38,10 @@ if(TARGET tern_provider)
   target_link_libraries(tern_provider PUBLIC ${SPHINX_LINK_LIBRARIES} PkgConfig::ESPEAKNG
     flite_cmu_us_kal16 flite_cmu_us_slt flite_usenglish flite_cmulex flite)
 endif()
+
+# The transport and server layers: WebSocket sessions, admission with
+# access tokens (libjwt), admin HTTP.
+pkg_check_modules(LIBJWT REQUIRED IMPORTED_TARGET libjwt)
+pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto)
+tern_layer(tern_transport transport)
+tern_layer(tern_server server PkgConfig::LIBJWT PkgConfig::LIBCRYPTO)
