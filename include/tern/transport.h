@@ -79,6 +79,9 @@ typedef struct tern_transport_opts {
   unsigned max_protocol_errors; /* 0: TERN_TRANSPORT_MAX_PROTOCOL_ERRORS */
   size_t max_text_queue;        /* 0: TERN_TRANSPORT_TEXT_QUEUE */
   tern_usec_t max_audio_queue;  /* 0: TERN_TRANSPORT_AUDIO_QUEUE */
+  /* The browser client's files (index.html, app.js, worklet.js, style.css)
+   * served on plain GETs of the session port; NULL: nothing is served. */
+  const char *web_root;
 
   /* Before the upgrade. Return 0 to accept, or an HTTP status to refuse
    * with, writing a short human-readable reason (no secrets) into msg. */

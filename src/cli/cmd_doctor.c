@@ -167,8 +167,8 @@ static void check_chain(doc_t *d, const tern_config_t *cfg, tern_component_t com
       if (reachable(url, d->timeout_ms, why, sizeof why) == 0) {
         ok(d, "%s answers at %s", what, url);
       } else {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s: %s does not answer within %ld ms (%s)", what, url,
+        char msg[2048];
+        snprintf(msg, sizeof msg, "%s: %.512s does not answer within %ld ms (%s)", what, url,
                  d->timeout_ms, why);
         bad(d, msg, "check the network path and base_url; until it answers, calls fail over to "
                     "the next provider in the chain");

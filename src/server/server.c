@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -50,6 +51,8 @@
 #define CLOSE_WAIT TERN_SEC(3) /* after "close all", before stopping anyway */
 #define DRAIN_POLL TERN_MS(20)
 #define MAX_WORKERS 256
+#define SAMPLE_EVERY TERN_SEC(1) /* the dashboard's history */
+#define PAGE_MAX (1 << 20)
 
 static const int k_rates[4] = {8000, 16000, 24000, 48000};
 
@@ -85,6 +88,7 @@ struct tern_server {
   tern_stack_t *stack;
   tern_clips_t *clips[4];
   const char *knowledge;
+  const char *web_root; /* [server] web_root, or NULL: "web", then the source tree's */
   tern_config_list_t origins;
   bool origins_any;
   FILE *events_file;
@@ -106,6 +110,7 @@ struct tern_server {
   bool sig_on;
   int signals_seen;
   tern_loop_timer_t *drain_timer;
+  tern_loop_timer_t *sample_timer;
   bool finished;
   int phase; /* 0 serving, 1 draining, 2 goodbye said, 3 closing, 4 done */
   tern_usec_t phase_at;
@@ -384,6 +389,22 @@ static void publish_worker(worker_t *w, int rc) {
   pthread_mutex_unlock(&w->srv->mu);
 }
 
+
+/* Where the browser client's files are: [server] web_root; else web/
+ * under the working directory; else the source tree's web/ (a build run
+ * where it was built). */
+static const char *web_root_dir(const tern_server_t *srv) {
+  if (srv->web_root)
+    return srv->web_root;
+  if (access("web/index.html", R_OK) == 0)
+    return "web";
+#ifdef TERN_WEB_ROOT_DEFAULT
+  return TERN_WEB_ROOT_DEFAULT;
+#else
+  return NULL;
+#endif
+}
+
 static void *worker_main(void *arg) {
   worker_t *w = arg;
   tern_server_t *srv = w->srv;
@@ -392,6 +413,7 @@ static void *worker_main(void *arg) {
     tern_transport_opts_t o = {.iface = srv->cfg.bind,
                                .port = srv->port,
                                .listen_share = srv->nworkers > 1,
+                               .web_root = web_root_dir(srv),
                                .admit = on_admit,
                                .open = on_open,
                                .release = on_release,
@@ -513,7 +535,60 @@ static void on_signal(uv_signal_t *h, int signum) {
     finish(srv);
 }
 
-static void admin_fn(void *ud, const char *path, tern__admin_response_t *res) {
+static void on_sample(tern_loop_timer_t *t, void *ud) {
+  (void)t;
+  tern_server_t *srv = ud;
+  tern__metrics_sample(srv->metrics, tern_loop_now(srv->ctl), atomic_load(&srv->active));
+}
+
+/* The dashboard page, read at each request so it can be changed without a
+ * restart: [server] web_root/dashboard/index.html; without web_root, web/
+ * under the working directory, then the source tree's web/ (a build run
+ * where it was built). */
+static void dashboard(tern_server_t *srv, tern__admin_response_t *res) {
+  const char *roots[2] = {srv->web_root ? srv->web_root : "web", NULL};
+#ifdef TERN_WEB_ROOT_DEFAULT
+  if (!srv->web_root)
+    roots[1] = TERN_WEB_ROOT_DEFAULT;
+#endif
+  char path[1024];
+  FILE *f = NULL;
+  for (int i = 0; i < 2 && !f && roots[i]; i++) {
+    snprintf(path, sizeof path, "%s/dashboard/index.html", roots[i]);
+    f = fopen(path, "rb");
+  }
+  if (!f) {
+    res->status = 404;
+    tern_buf_printf(&res->body, "no dashboard: %s/dashboard/index.html is missing; set [server] "
+                                "web_root to the folder holding tern's web/ files\n",
+                    roots[0]);
+    return;
+  }
+  char chunk[8192];
+  size_t n;
+  int rc = 0;
+  while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    rc = res->body.len + n > PAGE_MAX ? TERN_ETOOBIG : tern_buf_append(&res->body, chunk, n);
+  if (!rc && ferror(f))
+    rc = TERN_EIO;
+  fclose(f);
+  if (rc) {
+    tern_buf_free(&res->body);
+    res->status = 500;
+    return;
+  }
+  res->status = 200;
+  res->content_type = "text/html; charset=utf-8";
+  /* The page is self-contained: inline script and style, data from this
+   * origin only; it is never framed and never sends its address (which
+   * may hold the token) anywhere. */
+  res->extra_header =
+      "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
+      "style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; "
+      "frame-ancestors 'none'\r\nReferrer-Policy: no-referrer\r\nX-Frame-Options: DENY";
+}
+
+static void admin_fn(void *ud, const char *path, const char *query, tern__admin_response_t *res) {
   tern_server_t *srv = ud;
   uint64_t active = atomic_load(&srv->active);
   bool draining = atomic_load(&srv->draining);
@@ -533,10 +608,16 @@ static void admin_fn(void *ud, const char *path, tern__admin_response_t *res) {
     }
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+  } else if (!strcmp(path, "/dashboard")) {
+    dashboard(srv, res);
   } else if (!strcmp(path, "/debug/events")) {
-    res->status = tern__metrics_events(srv->metrics, &res->body) ? 500 : 200;
+    char lim[16];
+    long limit = tern__query_param(query, "limit", lim, sizeof lim) ? strtol(lim, NULL, 10) : 0;
+    size_t n = limit > 0 ? (size_t)limit : 0;
+    res->status = tern__metrics_events(srv->metrics, n, &res->body) ? 500 : 200;
     res->content_type = "application/x-ndjson";
   } else if (!strcmp(path, "/stats")) {
+    tern_usec_t now = tern_clock_now(tern_clock_monotonic());
     tern__counts_t c;
     tern__metrics_counts(srv->metrics, &c);
     json_t *per = json_array();
@@ -556,13 +637,19 @@ static void admin_fn(void *ud, const char *path, tern__admin_response_t *res) {
         !srv->cfg.auth_disabled);
     char *s = j ? tern_json_dump(j) : NULL;
     json_decref(j);
-    if (!s) {
+    /* The dashboard's fields go inside the same object, before its '}'. */
+    size_t sl = s ? strlen(s) : 0;
+    int rc = sl > 1 ? tern_buf_append(&res->body, s, sl - 1) : TERN_ENOMEM;
+    tern_free(s);
+    if (!rc)
+      rc = tern__metrics_stats(srv->metrics, now, srv->started_at, active, &res->body);
+    if (!rc)
+      rc = tern_buf_appends(&res->body, "}\n");
+    if (rc) {
+      tern_buf_free(&res->body);
       res->status = 500;
       return;
     }
-    tern_buf_appends(&res->body, s);
-    tern_buf_appends(&res->body, "\n");
-    tern_free(s);
     res->status = 200;
     res->content_type = "application/json";
   }
@@ -586,6 +673,10 @@ static void *ctl_main(void *arg) {
     return NULL;
   }
   rc = tern_loop_timer_create(srv->ctl, on_drain_tick, srv, &srv->drain_timer);
+  if (!rc)
+    rc = tern_loop_timer_create(srv->ctl, on_sample, srv, &srv->sample_timer);
+  if (!rc)
+    rc = tern_loop_timer_start(srv->sample_timer, 0, SAMPLE_EVERY);
   if (!rc && srv->cfg.admin_port >= 0) {
     rc =
         tern__admin_create(srv->ctl, srv->cfg.admin_bind, srv->cfg.admin_port, srv->cfg.admin_token,
@@ -615,6 +706,8 @@ static void *ctl_main(void *arg) {
       uv_close((uv_handle_t *)&srv->sig[i], NULL);
   tern_loop_timer_destroy(srv->drain_timer);
   srv->drain_timer = NULL;
+  tern_loop_timer_destroy(srv->sample_timer);
+  srv->sample_timer = NULL;
   tern_loop_destroy(srv->ctl);
   srv->ctl = NULL;
   /* Whatever stopped the control loop, the workers stop with it. */
@@ -671,6 +764,7 @@ int tern_server_create(const tern_server_opts_t *o, tern_server_t **out, char *e
       if (!strcmp(srv->origins.items[i], "*"))
         srv->origins_any = true;
     tern_config_get_str(o->config, "session", "knowledge_file", NULL, &srv->knowledge, NULL, 0);
+    tern_config_get_str(o->config, "server", "web_root", NULL, &srv->web_root, NULL, 0);
     rc = tern__metrics_create(RING_EVENTS, &srv->metrics);
   }
   if (!rc)

@@ -189,14 +189,25 @@ static int refuse(tern_token_status_t *status, tern_token_status_t st, char *err
   return TERN_EINVAL;
 }
 
+/* A time claim in seconds. Anything outside [0, 2^40] (tens of thousands
+ * of years) is refused as malformed, so arithmetic on it cannot overflow
+ * and a huge or non-finite real cannot reach an integer conversion. */
+#define CLAIM_MAX ((int64_t)1 << 40)
+
 static bool num_claim(json_t *payload, const char *key, int64_t *out) {
   json_t *v = json_object_get(payload, key);
   if (json_is_integer(v)) {
-    *out = (int64_t)json_integer_value(v);
+    json_int_t i = json_integer_value(v);
+    if (i < 0 || i > CLAIM_MAX)
+      return false;
+    *out = (int64_t)i;
     return true;
   }
   if (json_is_real(v)) {
-    *out = (int64_t)json_real_value(v);
+    double d = json_real_value(v);
+    if (!(d >= 0.0 && d <= (double)CLAIM_MAX))
+      return false;
+    *out = (int64_t)d;
     return true;
   }
   return false;

@@ -21,6 +21,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -39,6 +40,7 @@
 #include "tern/json.h"
 #include "tern/log.h"
 #include "tern/ws.h"
+#include "transport/ws_msg.h"
 
 #define FRAME_USEC TERN_MS(20)
 #define MAX_CATCHUP 50 /* frames (1 s): a loop stalled longer skips ahead */
@@ -94,6 +96,7 @@ struct tern_transport {
   struct lws_protocols protocols[2];
   tern_transport_opts_t o;
   char *iface;
+  char *web_root;
   int port;
   conn_t *conns;
   size_t count;
@@ -272,49 +275,35 @@ static void on_tick(tern_loop_timer_t *tm, void *ud) {
 
 /* ---- incoming -------------------------------------------------------------- */
 
-static const char *jstr(json_t *o, const char *k) {
-  json_t *v = json_object_get(o, k);
-  return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 static void handle_text(conn_t *c, const char *buf, size_t len) {
-  json_t *m = NULL;
-  int rc = tern_json_load(buf, len, 0, &m, NULL);
+  tern__ws_msg_t m;
+  char err[96];
+  int rc = tern__ws_msg_parse(buf, len, &m, err, sizeof err);
   if (rc == TERN_ENOMEM) {
     TERN_LOG(TERN_LOG_WARN, "ws_message_dropped", TERN_LF_STR("reason", "out of memory"));
     return;
   }
-  if (rc || !json_is_object(m)) {
-    json_decref(m);
-    protocol_error(c, "malformed message: expected one JSON object");
+  if (rc) {
+    protocol_error(c, err);
     return;
   }
-  const char *type = jstr(m, "type");
   tern_session_t *s = c->ts.session;
-  if (!type) {
-    protocol_error(c, "malformed message: no \"type\"");
-  } else if (!strcmp(type, "ping")) {
+  switch (m.type) {
+  case TERN__WS_MSG_PING:
     send_json(c, json_pack("{s:s}", "type", "pong"));
-  } else if (!strcmp(type, "say")) {
-    const char *text = jstr(m, "text");
-    json_t *ai = json_object_get(m, "allow_interruptions");
-    if (!text || !*text)
-      protocol_error(c, "say: \"text\" must be a non-empty string");
-    else if (ai && !json_is_boolean(ai))
-      protocol_error(c, "say: \"allow_interruptions\" must be true or false");
-    else if (tern_session_say(s, text, ai ? json_is_true(ai) : true) == TERN_ENOMEM)
+    break;
+  case TERN__WS_MSG_SAY:
+    if (tern_session_say(s, m.text, m.allow_interruptions) == TERN_ENOMEM)
       protocol_error(c, "say: out of memory");
-  } else if (!strcmp(type, "interrupt")) {
+    break;
+  case TERN__WS_MSG_INTERRUPT:
     tern_session_interrupt(s);
-  } else if (!strcmp(type, "end")) {
-    const char *reason = jstr(m, "reason");
-    char r[64];
-    snprintf(r, sizeof r, "%s", reason && *reason ? reason : "caller_ended");
-    tern_session_end(s, NULL, r);
-  } else {
-    protocol_error(c, "unknown message type");
+    break;
+  case TERN__WS_MSG_END:
+    tern_session_end(s, NULL, m.reason);
+    break;
   }
-  json_decref(m);
+  tern__ws_msg_clear(&m);
 }
 
 static int on_receive(conn_t *c, struct lws *wsi, const void *in, size_t len) {
@@ -528,6 +517,53 @@ static int on_established(tern_transport_t *t, struct lws *wsi, conn_t **slot) {
   return 0;
 }
 
+/* The file of the browser client a GET path names, or NULL. Only plain
+ * file names directly under web_root are served: no dots at the start,
+ * no slashes, so nothing outside the folder can be reached. */
+static const char *web_type(const char *name) {
+  const char *dot = strrchr(name, '.');
+  if (!dot)
+    return NULL;
+  if (!strcmp(dot, ".html"))
+    return "text/html; charset=utf-8";
+  if (!strcmp(dot, ".js") || !strcmp(dot, ".mjs"))
+    return "text/javascript; charset=utf-8";
+  if (!strcmp(dot, ".css"))
+    return "text/css; charset=utf-8";
+  if (!strcmp(dot, ".png"))
+    return "image/png";
+  if (!strcmp(dot, ".svg"))
+    return "image/svg+xml";
+  return NULL;
+}
+
+static bool web_path(const tern_transport_t *t, const char *uri, char *path, size_t pathsz,
+                     const char **type) {
+  if (!t || !t->o.web_root || !uri || uri[0] != '/')
+    return false;
+  const char *name = uri[1] ? uri + 1 : "index.html";
+  if (name[0] == '.' || strlen(name) > 64)
+    return false;
+  for (const char *p = name; *p; p++)
+    if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '_'))
+      return false;
+  if (!(*type = web_type(name)))
+    return false;
+  snprintf(path, pathsz, "%s/%s", t->o.web_root, name);
+  return access(path, R_OK) == 0;
+}
+
+/* -1 error, 0 sending, 1 sent, 2 not one of the client's files. */
+static int serve_web(const tern_transport_t *t, struct lws *wsi, const char *uri) {
+  char path[1024];
+  const char *type;
+  if (!web_path(t, uri, path, sizeof path, &type))
+    return 2;
+  static const char hdr[] = "cache-control: no-cache\x0d\x0a";
+  int rc = lws_serve_http_file(wsi, path, type, hdr, (int)sizeof hdr - 1);
+  return rc < 0 ? -1 : rc > 0 ? 1 : 0;
+}
+
 static int session_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                       size_t len) {
   struct lws_vhost *vh = lws_get_vhost(wsi);
@@ -535,11 +571,24 @@ static int session_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u
   conn_t **slot = user;
   conn_t *c = slot ? *slot : NULL;
   switch (reason) {
-  case LWS_CALLBACK_HTTP:
-    /* A plain request on the session port: only upgrades live here. */
+  case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+    /* A file of the web client went out: ready for the next request on
+     * this connection (browsers reuse it for the stylesheet and scripts). */
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+  case LWS_CALLBACK_HTTP: {
+    /* A plain request on the session port: the browser client's files,
+     * else a pointer to where sessions live. */
+    int served = serve_web(t, wsi, in);
+    if (served < 0)
+      return -1;
+    if (served == 0)
+      return 0; /* the file is on its way */
+    if (served == 1)
+      return lws_http_transaction_completed(wsi) ? -1 : 0;
     return refuse_http(wsi, 404, "not found: sessions are WebSocket upgrades at /session") > 0
                ? (lws_http_transaction_completed(wsi) ? -1 : 0)
                : -1;
+  }
   case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
     if (!t || t->shut)
       return -1;
@@ -603,6 +652,7 @@ static void on_poll_closed(uv_handle_t *h) {
   t->lfd = -1;
   if (t->orphan) {
     tern_free(t->iface);
+    tern_free(t->web_root);
     tern_free(t);
   }
 }
@@ -714,6 +764,13 @@ int tern_transport_create(tern_loop_t *loop, const tern_transport_opts_t *o,
     return TERN_ENOMEM;
   }
   t->o.iface = NULL;
+  if (o->web_root && !(t->web_root = tern_strdup(o->web_root))) {
+    tern_free(t->iface);
+    tern_free(t->web_root);
+    tern_free(t);
+    return TERN_ENOMEM;
+  }
+  t->o.web_root = t->web_root;
   t->protocols[0].name = "tern-session";
   t->protocols[0].callback = session_cb;
   t->protocols[0].per_session_data_size = sizeof(conn_t *);
@@ -734,6 +791,7 @@ int tern_transport_create(tern_loop_t *loop, const tern_transport_opts_t *o,
   int rc = listen_socket(t, o->port, o->listen_share);
   if (rc) {
     tern_free(t->iface);
+    tern_free(t->web_root);
     tern_free(t);
     return rc;
   }
@@ -742,6 +800,7 @@ int tern_transport_create(tern_loop_t *loop, const tern_transport_opts_t *o,
       uv_poll_start(&t->poll, UV_READABLE, on_listen_readable)) {
     close(t->lfd);
     tern_free(t->iface);
+    tern_free(t->web_root);
     tern_free(t);
     return TERN_EIO;
   }
@@ -803,5 +862,6 @@ void tern_transport_free(tern_transport_t *t) {
     return;
   tern_transport_shutdown(t);
   tern_free(t->iface);
+  tern_free(t->web_root);
   tern_free(t);
 }
