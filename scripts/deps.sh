@@ -12,6 +12,7 @@ RUN_PKGS=(
 TEST_PKGS=(
   clang libclang-rt-14-dev python3 valgrind curl prometheus
   chromium nodejs npm # the browser end-to-end test (tests/web)
+  iproute2 nftables # kernel network faults (tests/netem): ip, tc, and nft where the kernel has no netem
 )
 
 want=("${RUN_PKGS[@]}")

@@ -16,3 +16,4 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target test_matrix >/dev/null
 TERN_SOURCE_DIR=$PWD TERN_BINARY_DIR=$PWD/$BUILD TERN_MATRIX_OUT=$PWD/docs/RELIABILITY.md \
   "$BUILD/tests/test_matrix"
+printf '\n## Network faults from the kernel\n\nSee [NETEM.md](NETEM.md): the fallback runner under packet loss, a slow link, and a black-holed or downed link between tern and the providers (network namespaces; `tests/netem/run.sh`).\n' >> docs/RELIABILITY.md
