@@ -45,3 +45,10 @@ pkg_check_modules(LIBJWT REQUIRED IMPORTED_TARGET libjwt)
 pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto)
 tern_layer(tern_transport transport)
 tern_layer(tern_server server PkgConfig::LIBJWT PkgConfig::LIBCRYPTO)
+# The browser client's files (web/, with the operator dashboard in
+# web/dashboard/) when [server] web_root is not set and the working
+# directory has no web/: the source tree's, for a build run where it was
+# built.
+if(TARGET tern_server)
+  target_compile_definitions(tern_server PRIVATE TERN_WEB_ROOT_DEFAULT="${CMAKE_SOURCE_DIR}/web")
+endif()

@@ -15,9 +15,10 @@ static const char help_head[] =
     "usage: tern serve [--config FILE] [--port N] [--admin-port N] [--workers N]\n"
     "\n"
     "Accepts agent sessions at ws://HOST:PORT/session (the protocol is in\n"
-    "docs/protocol.md) and serves /health, /ready, /metrics, /stats and\n"
-    "/debug/events on the admin port. Callers need a token from `tern token`\n"
-    "unless [auth] disabled = true (development only).\n"
+    "docs/protocol.md) and serves /health, /ready, /metrics, /stats,\n"
+    "/debug/events and a live /dashboard on the admin port (docs/operations.md).\n"
+    "Callers need a token from `tern token` unless [auth] disabled = true\n"
+    "(development only).\n"
     "\n"
     "  --port N           session port (default [server] port, 8080)\n"
     "  --admin-port N     admin port (default [admin] port, 8081; -1: none)\n"
@@ -114,7 +115,7 @@ static int serve(int argc, char **argv) {
   tern_stack_t *st = tern_server_stack(srv);
   fprintf(stderr,
           "tern serve: sessions at ws://%s:%d/session (%u workers, up to %u sessions%s); "
-          "admin at http://%s:%d; stt %s | llm %s | tts %s\n",
+          "admin at http://%s:%d (/dashboard); stt %s | llm %s | tts %s\n",
           sc.bind ? sc.bind : "0.0.0.0", tern_server_port(srv), tern_server_workers(srv),
           sc.max_sessions, sc.auth_disabled ? ", AUTH DISABLED" : "",
           sc.admin_bind ? sc.admin_bind : "127.0.0.1", tern_server_admin_port(srv),

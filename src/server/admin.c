@@ -6,6 +6,10 @@
  * bodies are never read. At most MAX_CONNS connections at once; more are
  * closed on accept. When a token is set, every path except /health and
  * /ready needs `Authorization: Bearer <token>` (compared in constant time).
+ * /dashboard also takes it as ?token=: a browser opening the page cannot
+ * send a header; the page then sends the header itself for its data, so
+ * no data endpoint accepts a token in the URL (where logs and proxies
+ * would keep it).
  *
  * Lifetime: a connection holds two handles (TCP and its timer) and is freed
  * when both close callbacks have run.
@@ -62,6 +66,40 @@ bool tern__secret_equal(const char *a, const char *b) {
   for (size_t i = 0; i < la; i++)
     d |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
   return d == 0 && lb > 0;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+bool tern__query_param(const char *query, const char *name, char *out, size_t outsz) {
+  size_t nl = strlen(name);
+  for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+    if (strncmp(p, name, nl) || p[nl] != '=')
+      continue;
+    size_t n = 0;
+    for (const char *v = p + nl + 1; *v && *v != '&'; v++) {
+      char c = *v;
+      if (c == '+') {
+        c = ' ';
+      } else if (c == '%' && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
+        c = (char)(hexval(v[1]) * 16 + hexval(v[2]));
+        v += 2;
+      }
+      if (n + 1 >= outsz)
+        return false;
+      out[n++] = c;
+    }
+    out[n] = '\0';
+    return true;
+  }
+  return false;
 }
 
 static void maybe_free_admin(struct tern__admin *a) {
@@ -198,22 +236,30 @@ static void handle(aconn_t *c) {
     return;
   }
   char *q = strchr(target, '?');
-  if (q)
+  const char *query = "";
+  if (q) {
     *q = '\0';
+    query = q + 1;
+  }
   bool open_path = !strcmp(target, "/health") || !strcmp(target, "/ready");
+  bool page = !strcmp(target, "/dashboard");
   if (a->token && !open_path) {
     char auth[512];
     const char *tok = NULL;
     if (header(c->req, "Authorization", auth, sizeof auth) && !strncasecmp(auth, "Bearer ", 7))
       tok = auth + 7;
+    else if (page && tern__query_param(query, "token", auth, sizeof auth))
+      tok = auth;
     if (!tok || !tern__secret_equal(tok, a->token)) {
-      simple(c, 401, "unauthorized: send Authorization: Bearer <[admin] token>\n",
+      simple(c, 401,
+             page ? "unauthorized: open /dashboard?token=<[admin] token>\n"
+                  : "unauthorized: send Authorization: Bearer <[admin] token>\n",
              "WWW-Authenticate: Bearer realm=\"tern-admin\"");
       return;
     }
   }
   tern__admin_response_t res = {404, "text/plain; charset=utf-8", TERN_BUF_INIT, NULL};
-  a->fn(a->ud, target, &res);
+  a->fn(a->ud, target, query, &res);
   if (res.status == 404 && !res.body.len)
     tern_buf_appends(&res.body, "not found\n");
   respond(c, res.status, res.content_type, tern_buf_str(&res.body), res.body.len, res.extra_header,

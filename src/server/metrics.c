@@ -11,6 +11,16 @@
  * The recent-events ring keeps the last N event lines (each a copy, at most
  * RING_LINE_MAX bytes; longer lines are noted as dropped) for
  * /debug/events.
+ *
+ * For the dashboard (/stats): a history of HISTORY samples of the counters,
+ * one per tern__metrics_sample() call (the control loop makes one a
+ * second), so a page opened now still shows the last five minutes; and, per
+ * breaker, when it entered its state. A breaker does not record that time,
+ * so it is worked out: an open breaker knows how long it has left to stay
+ * open; one that never changed has been in its state since the start;
+ * otherwise the state counts from the first /stats that saw it (a change is
+ * told by the breaker's transition counter, so a quick open-and-close
+ * between two looks still restarts the clock).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -29,6 +39,7 @@
 #define LABEL_MAX 48
 #define TABLE_MAX 128
 #define RING_LINE_MAX 4096
+#define HISTORY 301 /* samples: 300 intervals, a sample a second */
 
 static const double k_buckets[NBUCKETS] = {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0};
 
@@ -57,17 +68,38 @@ typedef struct labelled {
 enum { R_AUTH, R_ORIGIN, R_FULL, R_DRAINING, R__COUNT };
 static const char *const k_refusal[R__COUNT] = {"auth", "origin", "full", "draining"};
 
+/* Errors over time are kept per component: the three providers' and the rest. */
+enum { E_STT, E_LLM, E_TTS, E_OTHER, E__COUNT };
+static const char *const k_err_comp[E__COUNT] = {"stt", "llm", "tts", "other"};
+
+typedef struct sample {
+  tern_usec_t t;
+  uint64_t active, turns, errs[E__COUNT];
+} sample_t;
+
+typedef struct since {
+  char comp[16], name[LABEL_MAX];
+  uint64_t transitions;
+  tern_usec_t at;
+} since_t;
+
 struct tern__metrics {
   atomic_uint_fast64_t sessions, turns, failovers, holds, fallbacks, errors, events;
+  atomic_uint_fast64_t dead_air_violations;
   atomic_uint_fast64_t refused[R__COUNT];
+  atomic_uint_fast64_t errs_by_comp[E__COUNT];
   hist_t hist[H__COUNT];
 
-  pthread_mutex_t mu; /* the tables and the ring */
+  pthread_mutex_t mu; /* the tables, the ring, the history and the breaker times */
   labelled_t errs[TABLE_MAX], switches[TABLE_MAX];
   size_t nerrs, nswitches;
   char **ring;
   size_t ring_size, ring_head, ring_len;
   uint64_t ring_dropped;
+  sample_t hist_ring[HISTORY];
+  size_t hist_head, hist_len;
+  since_t since[TABLE_MAX];
+  size_t nsince;
 };
 
 int tern__metrics_create(size_t ring_size, tern__metrics_t **out) {
@@ -203,6 +235,11 @@ void tern__metrics_event(tern__metrics_t *m, const char *type, const char *line,
     }
   } else if (!strcmp(type, "error")) {
     inc(&m->errors, 1);
+    const char *comp = fstr(f, n, "component");
+    int e = 0;
+    while (e < E_OTHER && strcmp(comp, k_err_comp[e]))
+      e++;
+    inc(&m->errs_by_comp[e], 1);
     pthread_mutex_lock(&m->mu);
     table_add(m->errs, &m->nerrs, fstr(f, n, "component"), fstr(f, n, "kind"),
               fstr(f, n, "provider"));
@@ -229,6 +266,11 @@ void tern__metrics_refused(tern__metrics_t *m, const char *reason) {
       inc(&m->refused[i], 1);
 }
 
+void tern__metrics_dead_air(tern__metrics_t *m, unsigned n) {
+  if (n)
+    inc(&m->dead_air_violations, n);
+}
+
 void tern__metrics_counts(tern__metrics_t *m, tern__counts_t *out) {
   out->sessions = get(&m->sessions);
   out->turns = get(&m->turns);
@@ -236,6 +278,7 @@ void tern__metrics_counts(tern__metrics_t *m, tern__counts_t *out) {
   out->failovers = get(&m->failovers);
   out->holds = get(&m->holds);
   out->fallbacks = get(&m->fallbacks);
+  out->dead_air_violations = get(&m->dead_air_violations);
 }
 
 /* ---- rendering ----------------------------------------------------------- */
@@ -332,6 +375,9 @@ int tern__metrics_render(tern__metrics_t *m, const tern__gauges_t *g, tern_buf_t
              get(&m->failovers)));
   DO(counter(b, "tern_dead_air_events_total",
              "Holding phrases spoken because the caller waited too long.", get(&m->holds)));
+  DO(counter(b, "tern_dead_air_violations_total",
+             "Turns where no agent audio started within the dead-air bound.",
+             get(&m->dead_air_violations)));
   DO(counter(b, "tern_fallback_phrases_total", "Spoken fallback phrases.", get(&m->fallbacks)));
   DO(counter(b, "tern_events_total", "Session events emitted.", get(&m->events)));
 
@@ -373,10 +419,11 @@ int tern__metrics_render(tern__metrics_t *m, const tern__gauges_t *g, tern_buf_t
   return rc;
 }
 
-int tern__metrics_events(tern__metrics_t *m, tern_buf_t *out) {
+int tern__metrics_events(tern__metrics_t *m, size_t limit, tern_buf_t *out) {
   int rc = 0;
   pthread_mutex_lock(&m->mu);
-  for (size_t i = 0; i < m->ring_len && !rc; i++) {
+  size_t skip = limit && limit < m->ring_len ? m->ring_len - limit : 0;
+  for (size_t i = skip; i < m->ring_len && !rc; i++) {
     const char *l = m->ring[(m->ring_head + i) % m->ring_size];
     rc = tern_buf_appends(out, l);
     if (!rc)
@@ -386,4 +433,207 @@ int tern__metrics_events(tern__metrics_t *m, tern_buf_t *out) {
   if (!rc && !out->data)
     rc = tern_buf_append(out, "", 0);
   return rc;
+}
+
+/* ---- the dashboard's /stats fields ---------------------------------------- */
+
+static void snapshot(tern__metrics_t *m, tern_usec_t now, uint64_t active, sample_t *s) {
+  s->t = now;
+  s->active = active;
+  s->turns = get(&m->turns);
+  for (int e = 0; e < E__COUNT; e++)
+    s->errs[e] = get(&m->errs_by_comp[e]);
+}
+
+void tern__metrics_sample(tern__metrics_t *m, tern_usec_t now, uint64_t active) {
+  sample_t s;
+  pthread_mutex_lock(&m->mu);
+  snapshot(m, now, active, &s);
+  if (m->hist_len == HISTORY) {
+    m->hist_head = (m->hist_head + 1) % HISTORY;
+    m->hist_len--;
+  }
+  m->hist_ring[(m->hist_head + m->hist_len++) % HISTORY] = s;
+  pthread_mutex_unlock(&m->mu);
+}
+
+/* A JSON string. Labels are provider names and taxonomy words; a byte that
+ * could break the JSON (or its UTF-8) becomes '?'. */
+static int jstr(tern_buf_t *b, const char *s) {
+  int rc = tern_buf_append(b, "\"", 1);
+  for (; *s && !rc; s++) {
+    unsigned char c = (unsigned char)*s;
+    char ch = c < 0x20 || c >= 0x80 ? '?' : (char)c;
+    if (ch == '"' || ch == '\\')
+      rc = tern_buf_append(b, "\\", 1);
+    if (!rc)
+      rc = tern_buf_append(b, &ch, 1);
+  }
+  return rc ? rc : tern_buf_append(b, "\"", 1);
+}
+
+static int jtable(tern_buf_t *b, const char *key, const char *la, const char *lb, const char *lc,
+                  const labelled_t *t, size_t n) {
+  int rc = tern_buf_printf(b, ",\"%s\":[", key);
+  for (size_t i = 0; i < n && !rc; i++) {
+    rc = tern_buf_printf(b, "%s{\"%s\":", i ? "," : "", la);
+    if (!rc)
+      rc = jstr(b, t[i].a);
+    if (!rc)
+      rc = tern_buf_printf(b, ",\"%s\":", lb);
+    if (!rc)
+      rc = jstr(b, t[i].b);
+    if (!rc)
+      rc = tern_buf_printf(b, ",\"%s\":", lc);
+    if (!rc)
+      rc = jstr(b, t[i].c);
+    if (!rc)
+      rc = tern_buf_printf(b, ",\"count\":%" PRIu64 "}", t[i].n);
+  }
+  return rc ? rc : tern_buf_append(b, "]", 1);
+}
+
+/* Caller holds mu. The interval series, oldest first: for each sample after
+ * the first, and for `live` (now), the change since the one before. */
+static int jhistory(tern__metrics_t *m, const sample_t *live, tern_buf_t *b) {
+  size_t n = m->hist_len;
+  const sample_t *s[HISTORY + 1];
+  for (size_t i = 0; i < n; i++)
+    s[i] = &m->hist_ring[(m->hist_head + i) % HISTORY];
+  s[n++] = live;
+  int rc = tern_buf_appends(b, ",\"history\":{\"ago_s\":[");
+  for (size_t i = 1; i < n && !rc; i++)
+    rc = tern_buf_printf(b, "%s%.3f", i > 1 ? "," : "", (double)(live->t - s[i]->t) / 1e6);
+  if (!rc)
+    rc = tern_buf_appends(b, "],\"active\":[");
+  for (size_t i = 1; i < n && !rc; i++)
+    rc = tern_buf_printf(b, "%s%" PRIu64, i > 1 ? "," : "", s[i]->active);
+  if (!rc)
+    rc = tern_buf_appends(b, "],\"turns\":[");
+  for (size_t i = 1; i < n && !rc; i++)
+    rc = tern_buf_printf(b, "%s%" PRIu64, i > 1 ? "," : "", s[i]->turns - s[i - 1]->turns);
+  if (!rc)
+    rc = tern_buf_appends(b, "],\"errors\":{");
+  for (int e = 0; e < E__COUNT && !rc; e++) {
+    rc = tern_buf_printf(b, "%s\"%s\":[", e ? "]," : "", k_err_comp[e]);
+    for (size_t i = 1; i < n && !rc; i++)
+      rc = tern_buf_printf(b, "%s%" PRIu64, i > 1 ? "," : "", s[i]->errs[e] - s[i - 1]->errs[e]);
+  }
+  return rc ? rc : tern_buf_appends(b, "]}}");
+}
+
+static int jlatency(tern__metrics_t *m, tern_buf_t *b) {
+  static const char *const key[H__COUNT] = {"eou", "stt", "llm_ttft", "tts_ttfb", "e2e"};
+  int rc = tern_buf_appends(b, ",\"latency\":{\"le\":[");
+  for (int i = 0; i < NBUCKETS && !rc; i++)
+    rc = tern_buf_printf(b, "%s%g", i ? "," : "", k_buckets[i]);
+  if (!rc)
+    rc = tern_buf_append(b, "]", 1);
+  for (int h = 0; h < H__COUNT && !rc; h++) {
+    hist_t *hs = &m->hist[h];
+    uint64_t v[NBUCKETS], in = 0;
+    for (int i = 0; i < NBUCKETS; i++)
+      in += v[i] = get(&hs->bucket[i]);
+    uint64_t count = get(&hs->count);
+    if (count < in) /* read between an observation's adds */
+      count = in;
+    rc = tern_buf_printf(b, ",\"%s\":{\"buckets\":[", key[h]);
+    for (int i = 0; i < NBUCKETS && !rc; i++)
+      rc = tern_buf_printf(b, "%" PRIu64 ",", v[i]);
+    if (!rc) /* the last bucket holds everything over the largest bound */
+      rc = tern_buf_printf(b, "%" PRIu64 "],\"count\":%" PRIu64 ",\"sum_s\":%.6f}", count - in,
+                           count, (double)get(&hs->sum_us) / 1e6);
+  }
+  return rc ? rc : tern_buf_append(b, "}", 1);
+}
+
+typedef struct breaker_json {
+  tern__metrics_t *m;
+  tern_buf_t *b;
+  tern_usec_t now, started;
+  int rc, n;
+} breaker_json_t;
+
+/* Caller holds mu. When the breaker entered its state (see the top). */
+static tern_usec_t state_since(tern__metrics_t *m, const char *comp, const char *name,
+                               const tern_breaker_stats_t *st, tern_usec_t now,
+                               tern_usec_t started) {
+  since_t *e = NULL;
+  for (size_t i = 0; i < m->nsince && !e; i++)
+    if (!strcmp(m->since[i].comp, comp) && !strcmp(m->since[i].name, name))
+      e = &m->since[i];
+  tern_usec_t at;
+  if (st->state == TERN_BREAKER_OPEN && !st->forced && st->open_duration)
+    at = now - (st->open_duration - st->until_half_open);
+  else if (e && e->transitions == st->transitions)
+    at = e->at;
+  else
+    at = st->transitions ? now : started;
+  if (!e && m->nsince < TABLE_MAX) {
+    e = &m->since[m->nsince++];
+    snprintf(e->comp, sizeof e->comp, "%s", comp);
+    snprintf(e->name, sizeof e->name, "%s", name);
+  }
+  if (e) {
+    e->transitions = st->transitions;
+    e->at = at;
+  }
+  return at;
+}
+
+static void breaker_json(tern_guard_t *g, void *ud) {
+  breaker_json_t *w = ud;
+  if (w->rc)
+    return;
+  tern_breaker_stats_t st;
+  if (tern_breaker_stats(g->breaker, w->now, &st))
+    return;
+  const char *comp = tern_component_name(g->component);
+  pthread_mutex_lock(&w->m->mu);
+  tern_usec_t at = state_since(w->m, comp, g->name, &st, w->now, w->started);
+  pthread_mutex_unlock(&w->m->mu);
+  tern_buf_t *b = w->b;
+  int rc = tern_buf_printf(b, "%s{\"component\":\"%s\",\"provider\":", w->n++ ? "," : "", comp);
+  if (!rc)
+    rc = jstr(b, g->name);
+  if (!rc)
+    rc = tern_buf_printf(b,
+                         ",\"state\":\"%s\",\"forced\":%s,\"in_state_s\":%.3f,"
+                         "\"until_half_open_s\":%.3f,\"opens\":%" PRIu64 ",\"failures\":%" PRIu64
+                         ",\"successes\":%" PRIu64 ",\"rejected\":%" PRIu64 "}",
+                         tern_breaker_state_name(st.state), st.forced ? "true" : "false",
+                         (double)(w->now - at) / 1e6, (double)st.until_half_open / 1e6, st.opens,
+                         st.failures, st.successes, st.rejected);
+  w->rc = rc;
+}
+
+int tern__metrics_stats(tern__metrics_t *m, tern_usec_t now, tern_usec_t started, uint64_t active,
+                        tern_buf_t *b) {
+  int rc = tern_buf_appends(b, ",\"refused\":{");
+  for (int i = 0; i < R__COUNT && !rc; i++)
+    rc = tern_buf_printf(b, "%s\"%s\":%" PRIu64, i ? "," : "", k_refusal[i], get(&m->refused[i]));
+  if (!rc)
+    rc = tern_buf_printf(b, "},\"dead_air_events_total\":%" PRIu64, get(&m->holds));
+  if (!rc)
+    rc = jlatency(m, b);
+  /* Snapshots are taken under mu, so the series never goes backwards. */
+  pthread_mutex_lock(&m->mu);
+  sample_t live;
+  snapshot(m, now, active, &live);
+  if (!rc)
+    rc = jtable(b, "errors", "component", "kind", "provider", m->errs, m->nerrs);
+  if (!rc)
+    rc = jtable(b, "switches", "component", "from", "to", m->switches, m->nswitches);
+  if (!rc)
+    rc = jhistory(m, &live, b);
+  pthread_mutex_unlock(&m->mu);
+  if (!rc)
+    rc = tern_buf_appends(b, ",\"breakers\":[");
+  /* Lock order: the guard registry, then mu (in state_since). */
+  breaker_json_t w = {m, b, now, started, 0, 0};
+  if (!rc) {
+    tern_guards_foreach(breaker_json, &w);
+    rc = w.rc;
+  }
+  return rc ? rc : tern_buf_append(b, "]", 1);
 }

@@ -78,7 +78,7 @@ typedef struct sess {
   tern_events_t *ev;
   tern_fallback_t *f[3];
   tern_tools_t *tools;
-  unsigned holds_seen;
+  unsigned holds_seen, violations_seen;
 } sess_t;
 
 struct tern_server {
@@ -216,6 +216,10 @@ static void note_holds(sess_t *x) {
     tern__metrics_holds(x->srv->metrics, st.holds - x->holds_seen);
     x->holds_seen = st.holds;
   }
+  if (st.dead_air_violations > x->violations_seen) {
+    tern__metrics_dead_air(x->srv->metrics, st.dead_air_violations - x->violations_seen);
+    x->violations_seen = st.dead_air_violations;
+  }
 }
 
 static void server_event(void *ud, const char *type, const char *line, size_t len,
@@ -223,8 +227,8 @@ static void server_event(void *ud, const char *type, const char *line, size_t le
   sess_t *x = ud;
   tern_server_t *srv = x->srv;
   tern__metrics_event(srv->metrics, type, line, len, f, n);
-  /* Holding phrases have no event of their own; they show in the session's
-   * stats once their audio starts. */
+  /* Holding phrases and dead-air violations have no event of their own;
+   * they show in the session's stats once the agent's audio starts. */
   if (!strcmp(type, "agent_started_speaking") || !strcmp(type, "session_closed"))
     note_holds(x);
   if (srv->events_file) {
@@ -542,26 +546,19 @@ static void on_sample(tern_loop_timer_t *t, void *ud) {
 }
 
 /* The dashboard page, read at each request so it can be changed without a
- * restart: [server] web_root/dashboard/index.html; without web_root, web/
- * under the working directory, then the source tree's web/ (a build run
- * where it was built). */
+ * restart: dashboard/index.html in the browser client's folder (found as
+ * web_root_dir says). */
 static void dashboard(tern_server_t *srv, tern__admin_response_t *res) {
-  const char *roots[2] = {srv->web_root ? srv->web_root : "web", NULL};
-#ifdef TERN_WEB_ROOT_DEFAULT
-  if (!srv->web_root)
-    roots[1] = TERN_WEB_ROOT_DEFAULT;
-#endif
+  const char *root = web_root_dir(srv);
   char path[1024];
-  FILE *f = NULL;
-  for (int i = 0; i < 2 && !f && roots[i]; i++) {
-    snprintf(path, sizeof path, "%s/dashboard/index.html", roots[i]);
-    f = fopen(path, "rb");
-  }
+  snprintf(path, sizeof path, "%s/dashboard/index.html", root ? root : "web");
+  FILE *f = root ? fopen(path, "rb") : NULL;
   if (!f) {
     res->status = 404;
-    tern_buf_printf(&res->body, "no dashboard: %s/dashboard/index.html is missing; set [server] "
-                                "web_root to the folder holding tern's web/ files\n",
-                    roots[0]);
+    tern_buf_printf(&res->body,
+                    "no dashboard: %s is missing; set [server] web_root to the folder holding "
+                    "tern's web/ files\n",
+                    path);
     return;
   }
   char chunk[8192];
@@ -624,13 +621,14 @@ static void admin_fn(void *ud, const char *path, const char *query, tern__admin_
     for (unsigned i = 0; i < srv->nworkers && per; i++)
       json_array_append_new(per, json_integer(atomic_load(&srv->workers[i].sessions)));
     json_t *j = json_pack(
-        "{s:f,s:b,s:I,s:I,s:o*,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:s,s:s,s:s},s:i,s:b}", "uptime_s",
+        "{s:f,s:b,s:I,s:I,s:o*,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:s,s:s,s:s},s:i,s:b}", "uptime_s",
         (double)(tern_clock_now(tern_clock_monotonic()) - srv->started_at) / 1e6, "draining",
         draining, "sessions_active", (json_int_t)active, "max_sessions",
         (json_int_t)srv->cfg.max_sessions, "sessions_per_worker", per, "sessions_total",
         (json_int_t)c.sessions, "turns_total", (json_int_t)c.turns, "errors_total",
         (json_int_t)c.errors, "failovers_total", (json_int_t)c.failovers, "holding_phrases_total",
-        (json_int_t)c.holds, "fallback_phrases_total", (json_int_t)c.fallbacks, "chains", "stt",
+        (json_int_t)c.holds, "fallback_phrases_total", (json_int_t)c.fallbacks,
+        "dead_air_violations_total", (json_int_t)c.dead_air_violations, "chains", "stt",
         tern_stack_chain(srv->stack, TERN_COMP_STT), "llm",
         tern_stack_chain(srv->stack, TERN_COMP_LLM), "tts",
         tern_stack_chain(srv->stack, TERN_COMP_TTS), "port", srv->port, "auth",

@@ -9,7 +9,7 @@
 //
 // Environment: TERN (the binary), TERN_WEB_ROOT (web/), TERN_OUT (a build
 // folder: work files in TERN_OUT/dashboard-e2e, the screenshot at
-// TERN_OUT/dashboard.png), TERN_CHROMIUM (default /usr/bin/chromium).
+// TERN_OUT/dashboard.png and dashboard-dark.png), TERN_CHROMIUM (default /usr/bin/chromium).
 // Exit 0: every check passed; 1: a check failed; 2: the setup broke.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -24,6 +24,7 @@ const OUT = path.resolve(process.env.TERN_OUT || '.');
 const CHROMIUM = process.env.TERN_CHROMIUM || '/usr/bin/chromium';
 const WORK = path.join(OUT, 'dashboard-e2e');
 const SHOT = path.join(OUT, 'dashboard.png');
+const SHOT_DARK = path.join(OUT, 'dashboard-dark.png');
 const CALLERS = 4;
 const TRAFFIC_MS = 9000;
 
@@ -159,6 +160,14 @@ async function main() {
       TRAFFIC_MS,
     );
     check(busy, 'the page shows live sessions, turns, errors and failovers', JSON.stringify(await page.evaluate(() => window.ternDash.stats && { a: window.ternDash.stats.sessions_active, t: window.ternDash.stats.turns_total, e: window.ternDash.stats.errors_total })));
+    // The picture while the callers talk, in both colour schemes.
+    await page.waitForTimeout(3000);
+    await page.screenshot({ path: SHOT, fullPage: true });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.waitForTimeout(1200); // a poll redraws the canvases in the dark colours
+    await page.screenshot({ path: SHOT_DARK, fullPage: true });
+    await page.emulateMedia({ colorScheme: 'light' });
+    console.log(`     screenshots: ${SHOT}, ${SHOT_DARK}`);
     await traffic;
     await page.waitForTimeout(1500); // a poll after the callers left
 
@@ -187,8 +196,6 @@ async function main() {
     const errRows = await page.locator('#errtable tr').count();
     check(errRows >= 2, 'errors by kind and provider are tabled', `${errRows} rows`);
     check(!(await page.locator('#problem').isVisible()), 'no connection problem is shown');
-    await page.screenshot({ path: SHOT, fullPage: true });
-    console.log(`     screenshot: ${SHOT}`);
     check(problems.length === 0, 'no errors or warnings in the console', problems.join('; '));
   } finally {
     if (browser) await browser.close().catch(() => {});
