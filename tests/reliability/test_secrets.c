@@ -155,7 +155,7 @@ static void assert_hidden(call_t *c, const char *key) {
   tern_buf_t prom = {0}, ring = {0};
   tern__gauges_t g = {0};
   assert_int_equal(tern__metrics_render(c->metrics, &g, &prom), 0);
-  assert_int_equal(tern__metrics_events(c->metrics, &ring), 0);
+  assert_int_equal(tern__metrics_events(c->metrics, 0, &ring), 0);
   const char *where[5] = {tern_buf_str(&g_log), tern_buf_str(&c->events), c->err.message,
                           tern_buf_str(&prom), tern_buf_str(&ring)};
   const char *names[5] = {"a log line", "an event", "the error message", "/metrics",
