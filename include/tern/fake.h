@@ -13,6 +13,16 @@
  * continuation text. The TTS produces `samples_per_letter` samples per
  * non-space letter, in 20 ms chunks. The STT gives one interim transcript
  * per word, then the final one.
+ *
+ * From configuration (kind = fake in [<component>.<name>], read by the
+ * provider stack): first_delay_ms, interval_ms, reply (the LLM's answer or
+ * the STT's transcript), samples_per_letter (TTS), and random faults:
+ * fail_rate, stall_rate (probabilities per call, 0 to 1) drawn from a
+ * generator seeded with `seed` (1), so a run repeats.
+ *
+ * Threads: one fake may be called from several loops at once (a server
+ * shares its providers); every function here is thread-safe, and each call
+ * runs on the loop it was started on.
  */
 #ifndef TERN_FAKE_H
 #define TERN_FAKE_H
@@ -46,6 +56,12 @@ int tern_fake_create(tern_component_t component, const char *name, tern_provider
 int tern_fake_push(tern_provider_t *p, const tern_fake_step_t *step);
 int tern_fake_set_default(tern_provider_t *p, const tern_fake_step_t *step);
 void tern_fake_set_samples_per_letter(tern_provider_t *p, double spl);
+/* Random faults on every call whose step has none scripted: with
+ * probability fail_rate the call fails (server, HTTP 503, retryable), else
+ * with probability stall_rate it goes silent; either after 0, 1 or 2
+ * outputs (drawn too). Rates 0 turn it off. Returns 0 or TERN_EINVAL (a
+ * rate outside [0, 1]). */
+int tern_fake_set_faults(tern_provider_t *p, double fail_rate, double stall_rate, uint64_t seed);
 
 typedef struct tern_fake_stats {
   unsigned calls;     /* calls started */

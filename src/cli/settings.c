@@ -65,6 +65,15 @@
       {sec, "max_decoders", TERN_CFG_INT, "2", 1, 64, NULL, "pocketsphinx decoders shared by sessions"}, \
       {sec, "rules", TERN_CFG_STR, "examples/scripted/default.rules", 0, 0, NULL,                  \
        "scripted dialogue rules"},                                                                 \
+      {sec, "first_delay_ms", TERN_CFG_DURATION, "0", 0, 600000, NULL,                            \
+       "fake: wait before the first output"},                                                      \
+      {sec, "interval_ms", TERN_CFG_DURATION, "1", 0, 600000, NULL, "fake: gap between outputs"},  \
+      {sec, "reply", TERN_CFG_STR, "", 0, 0, NULL, "fake: the answer or transcript"},              \
+      {sec, "samples_per_letter", TERN_CFG_DOUBLE, "rate/12", 0, 48000, NULL,                      \
+       "fake TTS: audio per letter"},                                                              \
+      {sec, "fail_rate", TERN_CFG_DOUBLE, "0", 0, 1, NULL, "fake: probability a call fails"},      \
+      {sec, "stall_rate", TERN_CFG_DOUBLE, "0", 0, 1, NULL, "fake: probability a call stalls"},    \
+      {sec, "seed", TERN_CFG_INT, "1", 0, 0, NULL, "fake: seed of the fault draws"},               \
       GUARD_KEYS(sec)
 
 const tern_config_key_t tern_settings_schema[] = {

@@ -1,13 +1,20 @@
-/* Fake providers: a scripted step per call, played out on loop timers. */
+/* Fake providers: a scripted step per call, played out on loop timers.
+ *
+ * One fake may serve sessions on several worker loops at once (tern serve
+ * shares its provider stack), so everything a call reads or changes in the
+ * shared fake_t (the step queue, the default step, the fault draws, the
+ * stats) is taken under `mu`; an op, once made, belongs to its loop alone. */
 #include "tern/fake.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "tern/alloc.h"
 #include "tern/error.h"
 #include "tern/loop.h"
+#include "tern/rand.h"
 
 #define MAX_STEPS 64
 
@@ -18,6 +25,9 @@ typedef struct fake {
   tern_fake_step_t def;
   double spl;
   tern_fake_stats_t stats;
+  double fail_rate, stall_rate;
+  tern_rand_t rand;
+  pthread_mutex_t mu;
 } fake_t;
 
 typedef struct fop {
@@ -62,11 +72,11 @@ static int step_copy(tern_fake_step_t *dst, const tern_fake_step_t *src) {
 
 int tern_fake_push(tern_provider_t *p, const tern_fake_step_t *step) {
   fake_t *f = (fake_t *)p;
-  if (f->qlen == MAX_STEPS)
-    return TERN_EBUSY;
-  int rc = step_copy(&f->q[(f->qhead + f->qlen) % MAX_STEPS], step);
-  if (!rc)
+  pthread_mutex_lock(&f->mu);
+  int rc = TERN_EBUSY;
+  if (f->qlen < MAX_STEPS && !(rc = step_copy(&f->q[(f->qhead + f->qlen) % MAX_STEPS], step)))
     f->qlen++;
+  pthread_mutex_unlock(&f->mu);
   return rc;
 }
 
@@ -76,17 +86,53 @@ int tern_fake_set_default(tern_provider_t *p, const tern_fake_step_t *step) {
   int rc = step_copy(&s, step);
   if (rc)
     return rc;
+  pthread_mutex_lock(&f->mu);
   step_free(&f->def);
   f->def = s;
+  pthread_mutex_unlock(&f->mu);
   return 0;
 }
 
 void tern_fake_set_samples_per_letter(tern_provider_t *p, double spl) { ((fake_t *)p)->spl = spl; }
 
-void tern_fake_stats(const tern_provider_t *p, tern_fake_stats_t *out) {
-  *out = ((const fake_t *)p)->stats;
+int tern_fake_set_faults(tern_provider_t *p, double fail_rate, double stall_rate, uint64_t seed) {
+  if (!(fail_rate >= 0 && fail_rate <= 1 && stall_rate >= 0 && stall_rate <= 1))
+    return TERN_EINVAL;
+  fake_t *f = (fake_t *)p;
+  pthread_mutex_lock(&f->mu);
+  f->fail_rate = fail_rate;
+  f->stall_rate = stall_rate;
+  tern_rand_seed(&f->rand, seed);
+  pthread_mutex_unlock(&f->mu);
+  return 0;
 }
 
+void tern_fake_stats(const tern_provider_t *p, tern_fake_stats_t *out) {
+  fake_t *f = (fake_t *)p;
+  pthread_mutex_lock(&f->mu);
+  *out = f->stats;
+  pthread_mutex_unlock(&f->mu);
+}
+
+/* A random fault on top of the step, when rates are set: the call fails
+ * (a retryable server error) or goes silent after 0 to 2 outputs. Scripted
+ * faults win: a step that already fails or stalls is left as it is. */
+static void draw_fault(fake_t *f, tern_fake_step_t *st) {
+  if ((f->fail_rate <= 0 && f->stall_rate <= 0) || st->fail_after >= 0 || st->stall_after >= 0)
+    return;
+  double u = tern_rand_double(&f->rand);
+  int after = (int)tern_rand_below(&f->rand, 3);
+  if (u < f->fail_rate) {
+    st->fail_after = after;
+    st->kind = TERN_KIND_SERVER;
+    st->status = 503;
+    st->retry_after = -1;
+  } else if (u < f->fail_rate + f->stall_rate) {
+    st->stall_after = after;
+  }
+}
+
+/* Under f->mu. */
 static int next_step(fake_t *f, tern_fake_step_t *out) {
   if (f->qlen) {
     *out = f->q[f->qhead]; /* ownership moves to the op */
@@ -106,7 +152,9 @@ static void fop_free(fop_t *o) {
 
 static void fop_cancel(tern_op_t *op) {
   fop_t *o = (fop_t *)op;
+  pthread_mutex_lock(&o->fake->mu);
   o->fake->stats.cancelled++;
+  pthread_mutex_unlock(&o->fake->mu);
   fop_free(o);
 }
 
@@ -223,7 +271,13 @@ static int fop_new(fake_t *f, tern_loop_t *loop, fop_t **out) {
   o->op.cancel = fop_cancel;
   o->fake = f;
   o->comp = f->base.component;
+  pthread_mutex_lock(&f->mu);
   int rc = next_step(f, &o->step);
+  if (!rc) {
+    draw_fault(f, &o->step);
+    f->stats.calls++;
+  }
+  pthread_mutex_unlock(&f->mu);
   if (!rc)
     rc = tern_loop_timer_create(loop, on_tick, o, &o->timer);
   if (rc) {
@@ -231,7 +285,6 @@ static int fop_new(fake_t *f, tern_loop_t *loop, fop_t **out) {
     tern_free(o);
     return rc;
   }
-  f->stats.calls++;
   *out = o;
   return 0;
 }
@@ -254,9 +307,11 @@ static int fake_llm(tern_provider_t *p, tern_loop_t *loop, const tern_llm_reques
     return rc;
   o->sink.llm = *sink;
   const char *user = tern_chat_last_user(req->chat);
+  pthread_mutex_lock(&f->mu);
   snprintf(f->stats.last_input, sizeof f->stats.last_input, "%s", user ? user : "");
   snprintf(f->stats.last_continuation, sizeof f->stats.last_continuation, "%s",
            req->continuation ? req->continuation : "");
+  pthread_mutex_unlock(&f->mu);
   const char *reply = o->step.text ? o->step.text : "This is a fake answer.";
   const char *c = req->continuation;
   if (c && !strncmp(reply, c, strlen(c)))
@@ -276,7 +331,9 @@ static int fake_stt(tern_provider_t *p, tern_loop_t *loop, const tern_stt_reques
   if (rc)
     return rc;
   o->sink.stt = *sink;
+  pthread_mutex_lock(&f->mu);
   snprintf(f->stats.last_input, sizeof f->stats.last_input, "%zu samples", req->n_samples);
+  pthread_mutex_unlock(&f->mu);
   if (!(o->out = tern_strdup(o->step.text ? o->step.text : "hello there"))) {
     fop_free(o);
     return TERN_ENOMEM;
@@ -295,7 +352,9 @@ static int fake_tts(tern_provider_t *p, tern_loop_t *loop, const tern_tts_reques
     return rc;
   o->sink.tts = *sink;
   o->rate = req->sample_rate;
+  pthread_mutex_lock(&f->mu);
   snprintf(f->stats.last_input, sizeof f->stats.last_input, "%s", req->text);
+  pthread_mutex_unlock(&f->mu);
   size_t letters = 0;
   for (const char *s = req->text; *s; s++)
     letters += !isspace((unsigned char)*s);
@@ -312,6 +371,7 @@ static void fake_destroy(tern_provider_t *p) {
     f->qlen--;
   }
   step_free(&f->def);
+  pthread_mutex_destroy(&f->mu);
   tern_free(f);
 }
 
@@ -327,6 +387,11 @@ int tern_fake_create(tern_component_t component, const char *name, tern_provider
   snprintf(f->base.name, sizeof f->base.name, "%s", name ? name : "fake");
   f->def = TERN_FAKE_OK;
   f->def.interval = TERN_MS(1);
+  tern_rand_seed(&f->rand, 1);
+  if (pthread_mutex_init(&f->mu, NULL)) {
+    tern_free(f);
+    return TERN_ENOMEM;
+  }
   *out = &f->base;
   return 0;
 }

@@ -1,6 +1,7 @@
 /* Provider registry and stack: config -> providers + guards -> chains. */
 #include "tern/stack.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,43 @@ static int create_sphinx(const tern_config_t *cfg, const char *sec, tern_provide
   return tern_sphinx_provider_create(&sc, out, err, errsz);
 }
 
+/* [<component>.<name>] settings of a fake (tern/fake.h): the default step's
+ * latency and text, and random faults. */
+static int configure_fake(tern_provider_t *p, const tern_config_t *cfg, const char *sec,
+                          char *err, size_t errsz) {
+  if (!cfg)
+    return 0;
+  tern_fake_step_t st = TERN_FAKE_OK;
+  int64_t first, interval, seed;
+  double fail, stall, spl;
+  int rc = tern_config_get_duration_ms(cfg, sec, "first_delay_ms", 0, 0, 600000, &first, err,
+                                       errsz);
+  if (!rc)
+    rc = tern_config_get_duration_ms(cfg, sec, "interval_ms", 1, 0, 600000, &interval, err, errsz);
+  if (!rc)
+    rc = tern_config_get_double(cfg, sec, "fail_rate", 0, 0, 1, &fail, err, errsz);
+  if (!rc)
+    rc = tern_config_get_double(cfg, sec, "stall_rate", 0, 0, 1, &stall, err, errsz);
+  if (!rc)
+    rc = tern_config_get_int(cfg, sec, "seed", 1, 0, INT64_MAX, &seed, err, errsz);
+  if (!rc)
+    rc = tern_config_get_double(cfg, sec, "samples_per_letter", 0, 0, 48000, &spl, err, errsz);
+  if (rc)
+    return rc;
+  if (fail + stall > 1) {
+    snprintf(err, errsz, "%s: fail_rate + stall_rate must be at most 1", sec);
+    return TERN_ECONFIG;
+  }
+  st.first_delay = TERN_MS(first);
+  st.interval = TERN_MS(interval);
+  st.text = cfg_str(cfg, sec, "reply", NULL);
+  if ((rc = tern_fake_set_default(p, &st)))
+    return rc;
+  if (spl > 0)
+    tern_fake_set_samples_per_letter(p, spl);
+  return tern_fake_set_faults(p, fail, stall, (uint64_t)seed);
+}
+
 int tern_provider_create_kind(tern_component_t comp, const char *kind, const char *name,
                               const tern_config_t *cfg, tern_provider_t **out, char *err,
                               size_t errsz) {
@@ -85,7 +123,10 @@ int tern_provider_create_kind(tern_component_t comp, const char *kind, const cha
   } else if (!strcmp(kind, "scripted") && llm) {
     rc = tern_scripted_provider_create(cfg_str(cfg, sec, "rules", NULL), out, err, errsz);
   } else if (!strcmp(kind, "fake")) {
-    rc = tern_fake_create(comp, name, out);
+    if (!(rc = tern_fake_create(comp, name, out)) && (rc = configure_fake(*out, cfg, sec, err, errsz))) {
+      tern_provider_destroy(*out);
+      *out = NULL;
+    }
   } else {
     snprintf(err, errsz,
              "%s: unknown provider kind '%s' for %s (known: %s)", sec, kind,
