@@ -227,10 +227,18 @@ int tern_token_verify(const tern_token_keys_t *keys, const char *token, int64_t 
   *status = TERN_TOKEN_MALFORMED;
   if (err && errsz)
     err[0] = '\0';
-  if (!keys || !keys->api_key || !keys->api_secret || !*keys->api_secret)
-    return TERN_EINVAL;
+  /* Keep the time arithmetic below in range whatever the caller passes:
+   * claims are bounded to [0, 2^40], so are now and the leeway (a day). */
+  if (now < 0)
+    now = 0;
+  if (now > CLAIM_MAX)
+    now = CLAIM_MAX;
   if (leeway < 0)
     leeway = TERN_TOKEN_DEFAULT_LEEWAY;
+  if (leeway > 86400)
+    leeway = 86400;
+  if (!keys || !keys->api_key || !keys->api_secret || !*keys->api_secret)
+    return TERN_EINVAL;
   if (!token || !*token)
     return refuse(status, TERN_TOKEN_MISSING, err, errsz, "no access token");
   size_t len = strnlen(token, TERN_TOKEN_MAX_LEN + 1);
