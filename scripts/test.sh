@@ -52,7 +52,8 @@ if CC=clang CXX=clang++ build build-fuzz -DTERN_FUZZ=ON -DTERN_SANITIZE=ON -DTER
     corpus=fuzz/corpus/${name#fuzz_}
     work=$(mktemp -d)
     [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
-    if "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$work/" "$work" >"$work.log" 2>&1; then
+    # A fixed seed: CI runs are reproducible; explore more by hand with another.
+    if "$f" -seed="${TERN_FUZZ_SEED:-1}" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$work/" "$work" >"$work.log" 2>&1; then
       echo "fuzz $name: ok ($(grep -Eo 'Done [0-9]+ runs' "$work.log" | tail -1))"
       passed=$((passed + 1))
     else
