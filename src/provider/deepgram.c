@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "provider/provider_util.h"
 #include "tern/alloc.h"
 #include "tern/buf.h"
 #include "tern/config.h"
@@ -31,11 +32,11 @@
 #include "tern/loop.h"
 #include "tern/ws.h"
 
-#define DG_FRAME_MS 40                 /* utterance mode: audio per message */
+#define DG_FRAME_MS 40                     /* utterance mode: audio per message */
 #define DG_PUMP_BUDGET ((size_t)128 << 10) /* bytes queued per loop turn */
 #define DG_MAX_QUEUE ((size_t)512 << 10)
-#define DG_MAX_PUSH_SAMPLES 16000      /* live mode: longer pushes are split */
-#define DG_FINAL_GRACE TERN_MS(300)    /* wait for the close after the last answer */
+#define DG_MAX_PUSH_SAMPLES 16000   /* live mode: longer pushes are split */
+#define DG_FINAL_GRACE TERN_MS(300) /* wait for the close after the last answer */
 
 typedef struct dg {
   tern_provider_t base;
@@ -148,8 +149,8 @@ void tern_deepgram_close_error(tern_error_t *err, const char *provider, int code
   else if (code == 1013)
     kind = TERN_KIND_OVERLOADED;
   tern_error_init(err, TERN_COMP_STT, kind, provider);
-  tern_error_set_message(err, "the provider closed the stream (code %d%s%s)", code,
-                         rl ? ": " : "", r);
+  tern_error_set_message(err, "the provider closed the stream (code %d%s%s)", code, rl ? ": " : "",
+                         r);
 }
 
 /* ---- the stream -------------------------------------------------------------- */
@@ -496,8 +497,8 @@ static int listen_url(const dg_t *p, int rate, const char *language, char **out)
     snprintf(ep, sizeof ep, "%d", p->endpointing_ms);
   else
     snprintf(ep, sizeof ep, "false");
-  int rc = tern_buf_printf(&b, "%s/v1/listen?encoding=linear16&sample_rate=%d&channels=1", p->url,
-                           rate);
+  int rc =
+      tern_buf_printf(&b, "%s/v1/listen?encoding=linear16&sample_rate=%d&channels=1", p->url, rate);
   if (!rc)
     rc = url_param(&b, "model", p->model);
   if (!rc)
@@ -515,8 +516,7 @@ static int listen_url(const dg_t *p, int rate, const char *language, char **out)
 
 static int stream_open(dg_t *p, tern_loop_t *loop, int rate, const char *language,
                        const tern_stt_sink_t *sink, bool utterance, dgs_t **out) {
-  if (!p || !loop || !sink || !sink->on_transcript || !sink->on_done || rate < 8000 ||
-      rate > 48000)
+  if (!p || !loop || !sink || !sink->on_transcript || !sink->on_done || rate < 8000 || rate > 48000)
     return TERN_EINVAL;
   dgs_t *s = tern_calloc(1, sizeof *s);
   if (!s)
@@ -643,8 +643,8 @@ static int dup_opt(const char *v, char **out) {
 static int normalise_url(const char *in, char **out) {
   static const struct {
     const char *in, *out;
-  } schemes[] = {{"wss://", "wss://"}, {"ws://", "ws://"}, {"https://", "wss://"},
-                 {"http://", "ws://"}};
+  } schemes[] = {
+      {"wss://", "wss://"}, {"ws://", "ws://"}, {"https://", "wss://"}, {"http://", "ws://"}};
   for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
     size_t sl = strlen(schemes[i].in);
     if (strncasecmp(in, schemes[i].in, sl))
@@ -664,17 +664,9 @@ static int normalise_url(const char *in, char **out) {
   return TERN_EINVAL;
 }
 
-static int get_ms(const tern_config_t *cfg, const char *sec, const char *key, int64_t def,
-                  int64_t lo, int64_t hi, tern_usec_t *out, char *err, size_t errsz) {
-  int64_t ms;
-  int rc = tern_config_get_duration_ms(cfg, sec, key, def, lo, hi, &ms, err, errsz);
-  if (!rc)
-    *out = TERN_MS(ms);
-  return rc;
-}
-
-static int configure(dg_t *p, const tern_config_t *cfg, const char *sec, char *err,
+static int configure(tern_provider_t *pp, const tern_config_t *cfg, const char *sec, char *err,
                      size_t errsz) {
+  dg_t *p = (dg_t *)pp;
   const char *v;
   bool cloud = false;
   /* base URL: the setting, else $DEEPGRAM_BASE_URL, else the cloud */
@@ -726,8 +718,8 @@ static int configure(dg_t *p, const tern_config_t *cfg, const char *sec, char *e
     return rc;
   int64_t ep;
   bool b;
-  if ((rc = tern_config_get_duration_ms(cfg, sec, "endpointing_ms", 300, 0, 60000, &ep, err,
-                                        errsz)))
+  if ((rc =
+           tern_config_get_duration_ms(cfg, sec, "endpointing_ms", 300, 0, 60000, &ep, err, errsz)))
     return rc;
   p->endpointing_ms = (int)ep;
   if ((rc = tern_config_get_bool(cfg, sec, "interim_results", true, &b, err, errsz)))
@@ -736,60 +728,22 @@ static int configure(dg_t *p, const tern_config_t *cfg, const char *sec, char *e
   if ((rc = tern_config_get_bool(cfg, sec, "punctuate", true, &b, err, errsz)))
     return rc;
   p->punctuate = b;
-  if ((rc = get_ms(cfg, sec, "keepalive_ms", 4000, 50, 60000, &p->keepalive, err, errsz)) ||
-      (rc = get_ms(cfg, sec, "finish_timeout_ms", 3000, 50, 120000, &p->finish_timeout, err,
-                   errsz)) ||
-      (rc = get_ms(cfg, sec, "connect_timeout_ms", 2000, 50, 120000, &p->connect_timeout, err,
-                   errsz)) ||
-      (rc = get_ms(cfg, sec, "first_byte_timeout_ms", 5000, 50, 120000,
-                   &p->base.first_byte_timeout, err, errsz)) ||
-      (rc = get_ms(cfg, sec, "idle_timeout_ms", 2000, 50, 120000, &p->base.idle_timeout, err,
-                   errsz)))
+  if ((rc = tern__cfg_ms(cfg, sec, "keepalive_ms", 4000, 50, 60000, &p->keepalive, err, errsz)) ||
+      (rc = tern__cfg_ms(cfg, sec, "finish_timeout_ms", 3000, 50, 120000, &p->finish_timeout, err,
+                         errsz)) ||
+      (rc = tern__cfg_ms(cfg, sec, "connect_timeout_ms", 2000, 50, 120000, &p->connect_timeout, err,
+                         errsz)) ||
+      (rc = tern__cfg_ms(cfg, sec, "first_byte_timeout_ms", 5000, 50, 120000,
+                         &p->base.first_byte_timeout, err, errsz)) ||
+      (rc = tern__cfg_ms(cfg, sec, "idle_timeout_ms", 2000, 50, 120000, &p->base.idle_timeout, err,
+                         errsz)))
     return rc;
   return 0;
 }
 
-int tern_deepgram_provider_create(tern_component_t comp, const char *name,
-                                  const tern_config_t *cfg, tern_provider_t **out, char *err,
-                                  size_t errsz) {
-  if (err && errsz)
-    err[0] = '\0';
-  if (!out)
-    return TERN_EINVAL;
-  *out = NULL;
-  if (!name || !*name)
-    name = "deepgram";
-  if (comp != TERN_COMP_STT) {
-    if (err && errsz)
-      snprintf(err, errsz, "[%s.%s]: Deepgram only transcribes speech; configure it under [stt]",
-               tern_component_name(comp), name);
-    return TERN_EINVAL;
-  }
-  tern_config_t *own = NULL;
-  int rc = 0;
-  if (!cfg) {
-    if ((rc = tern_config_new(&own)))
-      return rc;
-    cfg = own;
-  }
-  char sec[64];
-  snprintf(sec, sizeof sec, "stt.%s", name);
-  dg_t *p = tern_calloc(1, sizeof *p);
-  if (!p) {
-    rc = TERN_ENOMEM;
-  } else {
-    p->base.vt = &k_dg_vt;
-    p->base.component = TERN_COMP_STT;
-    snprintf(p->base.name, sizeof p->base.name, "%s", name);
-    rc = configure(p, cfg, sec, err, errsz);
-  }
-  tern_config_free(own);
-  if (rc) {
-    if (rc == TERN_ENOMEM && err && errsz)
-      snprintf(err, errsz, "[%s]: out of memory", sec);
-    dg_destroy(p ? &p->base : NULL);
-    return rc;
-  }
-  *out = &p->base;
-  return 0;
+int tern_deepgram_provider_create(tern_component_t comp, const char *name, const tern_config_t *cfg,
+                                  tern_provider_t **out, char *err, size_t errsz) {
+  return tern__provider_new(comp, TERN_COMP_STT, name, "deepgram",
+                            "Deepgram only transcribes speech; configure it under [stt]",
+                            sizeof(dg_t), &k_dg_vt, cfg, configure, out, err, errsz);
 }

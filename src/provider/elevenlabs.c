@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "provider/provider_util.h"
 #include "tern/alloc.h"
 #include "tern/buf.h"
 #include "tern/config.h"
@@ -334,8 +335,8 @@ static int start_request(elop_t *o, tern_loop_t *loop, const char *text, size_t 
       .connect_timeout = p->connect_timeout,
       .first_byte_timeout = p->base.first_byte_timeout,
       .idle_timeout = p->base.idle_timeout,
-      .max_response = max_bytes < (double)TERN_HTTP_MAX_RESPONSE ? (size_t)max_bytes
-                                                                 : TERN_HTTP_MAX_RESPONSE,
+      .max_response =
+          max_bytes < (double)TERN_HTTP_MAX_RESPONSE ? (size_t)max_bytes : TERN_HTTP_MAX_RESPONSE,
       .on_response = on_response,
       .on_data = on_data,
       .on_done = on_done,
@@ -447,17 +448,9 @@ static int dup_opt(const char *v, char **out) {
   return (*out = tern_strdup(v)) ? 0 : TERN_ENOMEM;
 }
 
-static int get_ms(const tern_config_t *cfg, const char *sec, const char *key, int64_t def,
-                  tern_usec_t *out, char *err, size_t errsz) {
-  int64_t ms;
-  int rc = tern_config_get_duration_ms(cfg, sec, key, def, 50, 120000, &ms, err, errsz);
-  if (!rc)
-    *out = TERN_MS(ms);
-  return rc;
-}
-
-static int configure(el_t *p, const tern_config_t *cfg, const char *sec, char *err,
+static int configure(tern_provider_t *pp, const tern_config_t *cfg, const char *sec, char *err,
                      size_t errsz) {
+  el_t *p = (el_t *)pp;
   const char *v;
   bool cloud = false;
   int rc = tern_config_get_str(cfg, sec, "base_url", NULL, &v, err, errsz);
@@ -500,8 +493,8 @@ static int configure(el_t *p, const tern_config_t *cfg, const char *sec, char *e
     return TERN_ECONFIG;
   }
 
-  if ((rc = tern_config_get_str(cfg, sec, "voice", TERN_ELEVENLABS_DEFAULT_VOICE, &v, err,
-                                errsz)) ||
+  if ((rc =
+           tern_config_get_str(cfg, sec, "voice", TERN_ELEVENLABS_DEFAULT_VOICE, &v, err, errsz)) ||
       (rc = dup_opt(v && *v ? v : TERN_ELEVENLABS_DEFAULT_VOICE, &p->voice)) ||
       (rc = tern_config_get_str(cfg, sec, "model_id", TERN_ELEVENLABS_DEFAULT_MODEL, &v, err,
                                 errsz)) ||
@@ -515,10 +508,12 @@ static int configure(el_t *p, const tern_config_t *cfg, const char *sec, char *e
       (rc = tern_config_get_double(cfg, sec, "style", -1, -1, 1, &p->style, err, errsz)) ||
       (rc = tern_config_get_double(cfg, sec, "speed", -1, -1, 1.2, &p->speed, err, errsz)))
     return rc;
-  if ((rc = get_ms(cfg, sec, "connect_timeout_ms", 2000, &p->connect_timeout, err, errsz)) ||
-      (rc = get_ms(cfg, sec, "first_byte_timeout_ms", 3000, &p->base.first_byte_timeout, err,
-                   errsz)) ||
-      (rc = get_ms(cfg, sec, "idle_timeout_ms", 2000, &p->base.idle_timeout, err, errsz)))
+  if ((rc = tern__cfg_ms(cfg, sec, "connect_timeout_ms", 2000, 50, 120000, &p->connect_timeout, err,
+                         errsz)) ||
+      (rc = tern__cfg_ms(cfg, sec, "first_byte_timeout_ms", 3000, 50, 120000,
+                         &p->base.first_byte_timeout, err, errsz)) ||
+      (rc = tern__cfg_ms(cfg, sec, "idle_timeout_ms", 2000, 50, 120000, &p->base.idle_timeout, err,
+                         errsz)))
     return rc;
   return 0;
 }
@@ -526,44 +521,7 @@ static int configure(el_t *p, const tern_config_t *cfg, const char *sec, char *e
 int tern_elevenlabs_provider_create(tern_component_t comp, const char *name,
                                     const tern_config_t *cfg, tern_provider_t **out, char *err,
                                     size_t errsz) {
-  if (err && errsz)
-    err[0] = '\0';
-  if (!out)
-    return TERN_EINVAL;
-  *out = NULL;
-  if (!name || !*name)
-    name = "elevenlabs";
-  if (comp != TERN_COMP_TTS) {
-    if (err && errsz)
-      snprintf(err, errsz, "[%s.%s]: ElevenLabs only speaks; configure it under [tts]",
-               tern_component_name(comp), name);
-    return TERN_EINVAL;
-  }
-  tern_config_t *own = NULL;
-  int rc = 0;
-  if (!cfg) {
-    if ((rc = tern_config_new(&own)))
-      return rc;
-    cfg = own;
-  }
-  char sec[64];
-  snprintf(sec, sizeof sec, "tts.%s", name);
-  el_t *p = tern_calloc(1, sizeof *p);
-  if (!p) {
-    rc = TERN_ENOMEM;
-  } else {
-    p->base.vt = &k_el_vt;
-    p->base.component = TERN_COMP_TTS;
-    snprintf(p->base.name, sizeof p->base.name, "%s", name);
-    rc = configure(p, cfg, sec, err, errsz);
-  }
-  tern_config_free(own);
-  if (rc) {
-    if (rc == TERN_ENOMEM && err && errsz)
-      snprintf(err, errsz, "[%s]: out of memory", sec);
-    el_destroy(p ? &p->base : NULL);
-    return rc;
-  }
-  *out = &p->base;
-  return 0;
+  return tern__provider_new(comp, TERN_COMP_TTS, name, "elevenlabs",
+                            "ElevenLabs only speaks; configure it under [tts]", sizeof(el_t),
+                            &k_el_vt, cfg, configure, out, err, errsz);
 }
