@@ -19,7 +19,6 @@
 #include "tern/error.h"
 #include "tern/sse.h"
 
-#define SSE_MAX_EVENT ((size_t)256 << 10)
 #define LLM_MAX_RESPONSE ((size_t)16 << 20)
 
 typedef struct anth {
@@ -37,10 +36,6 @@ typedef struct llm_op {
   tern__contin_t contin;
   bool saw_stop;
 } llm_op_t;
-
-static void fail_nomem(tern__cop_t *o) {
-  tern__cop_failf(o, TERN_KIND_BAD_RESPONSE, "out of memory while reading the answer");
-}
 
 static void emit(void *ud, const char *text, size_t len) {
   llm_op_t *o = ud;
@@ -139,7 +134,7 @@ static int on_event(const tern_sse_event_t *ev, void *ud) {
   int jrc = tern__json_load(ev->data, ev->len, &j);
   if (jrc || !json_is_object(j)) {
     if (jrc == TERN_ENOMEM)
-      fail_nomem(&o->base);
+      tern__cop_fail_nomem(&o->base);
     else
       tern__cop_failf(&o->base, TERN_KIND_BAD_RESPONSE, "the provider sent a malformed event");
     json_decref(j);
@@ -160,36 +155,22 @@ static int on_event(const tern_sse_event_t *ev, void *ud) {
   if (rc == TERN_ERANGE)
     tern__cop_failf(&o->base, TERN_KIND_BAD_RESPONSE, "the provider sent an event for a bad block");
   else if (rc)
-    fail_nomem(&o->base);
+    tern__cop_fail_nomem(&o->base);
   return tern__cop_alive(&o->base) ? 0 : 1;
 }
 
 static void op_response(tern__cop_t *b, int status) {
   (void)status;
-  if (!tern__cop_content_type_is(b, "text/event-stream")) {
-    const char *ct = tern_http_header(b->http, "content-type");
-    tern__cop_failf(b, TERN_KIND_BAD_RESPONSE, "expected an event stream, got content type '%.60s'",
-                    ct ? ct : "none");
-  }
+  tern__cop_expect_sse(b);
 }
 
 static void op_data(tern__cop_t *b, const char *data, size_t len) {
-  llm_op_t *o = (llm_op_t *)b;
-  int rc = tern_sse_feed(o->sse, data, len);
-  if (rc == TERN_ETOOBIG)
-    tern__cop_failf(b, TERN_KIND_BAD_RESPONSE, "a stream event was larger than %zu bytes",
-                    SSE_MAX_EVENT);
-  else if (rc == TERN_ENOMEM)
-    fail_nomem(b);
+  tern__cop_sse_feed(b, ((llm_op_t *)b)->sse, data, len);
 }
 
 static void op_end(tern__cop_t *b) {
   llm_op_t *o = (llm_op_t *)b;
-  int rc = tern_sse_finish(o->sse);
-  if (rc == TERN_ETOOBIG)
-    tern__cop_failf(b, TERN_KIND_BAD_RESPONSE, "a stream event was larger than %zu bytes",
-                    SSE_MAX_EVENT);
-  else if (!o->saw_stop)
+  if (tern__cop_sse_finish(b, o->sse) && !o->saw_stop)
     tern__cop_failf(b, TERN_KIND_CONNECTION, "the stream ended before the answer was complete");
 }
 
@@ -217,7 +198,7 @@ int tern__anthropic_replay(const tern__replay_t *r) {
     return TERN_ENOMEM;
   o->sink = *r->llm;
   tern__contin_init(&o->contin, r->continuation, true);
-  int rc = tern_sse_create(SSE_MAX_EVENT, on_event, o, &o->sse);
+  int rc = tern_sse_create(TERN__SSE_MAX_EVENT, on_event, o, &o->sse);
   if (rc) {
     tern_free(o);
     return rc;
@@ -431,7 +412,7 @@ static int anth_llm_start(tern_provider_t *pp, tern_loop_t *loop, const tern_llm
   rc = tern__cop_init(&o->base, &op_vt, pp, loop, url, LLM_MAX_RESPONSE);
   tern_free(url);
   if (!rc)
-    rc = tern_sse_create(SSE_MAX_EVENT, on_event, o, &o->sse);
+    rc = tern_sse_create(TERN__SSE_MAX_EVENT, on_event, o, &o->sse);
   if (!rc)
     rc = tern__cop_json_body(&o->base, body);
   json_decref(body);

@@ -630,3 +630,34 @@ int tern__tool_params(const tern_tool_def_t *t, json_t **out) {
   *out = o;
   return 0;
 }
+
+void tern__cop_fail_nomem(tern__cop_t *o) {
+  tern__cop_failf(o, TERN_KIND_BAD_RESPONSE, "out of memory while reading the answer");
+}
+
+void tern__cop_expect_sse(tern__cop_t *o) {
+  if (!tern__cop_content_type_is(o, "text/event-stream")) {
+    const char *ct = tern_http_header(o->http, "content-type");
+    tern__cop_failf(o, TERN_KIND_BAD_RESPONSE, "expected an event stream, got content type '%.60s'",
+                    ct ? ct : "none");
+  }
+}
+
+static bool sse_rc(tern__cop_t *o, int rc) {
+  if (rc == TERN_ETOOBIG)
+    tern__cop_failf(o, TERN_KIND_BAD_RESPONSE, "a stream event was larger than %zu bytes",
+                    TERN__SSE_MAX_EVENT);
+  else if (rc == TERN_ENOMEM)
+    tern__cop_fail_nomem(o);
+  else
+    return true;
+  return false;
+}
+
+void tern__cop_sse_feed(tern__cop_t *o, tern_sse_t *sse, const char *data, size_t len) {
+  sse_rc(o, tern_sse_feed(sse, data, len));
+}
+
+bool tern__cop_sse_finish(tern__cop_t *o, tern_sse_t *sse) {
+  return sse_rc(o, tern_sse_finish(sse));
+}

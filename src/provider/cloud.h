@@ -24,6 +24,7 @@
 #include "tern/buf.h"
 #include "tern/chat.h"
 #include "tern/http.h"
+#include "tern/sse.h"
 #include "tern/provider.h"
 
 /* ---- settings ----------------------------------------------------------- */
@@ -144,6 +145,17 @@ int tern__cop_json_body(tern__cop_t *o, json_t *body);
 /* True when the response's Content-Type starts with one of the '|'-separated
  * media types (case-insensitive; parameters ignored). */
 bool tern__cop_content_type_is(tern__cop_t *o, const char *types);
+
+/* Streamed answers (SSE). Events larger than this are refused. */
+#define TERN__SSE_MAX_EVENT ((size_t)256 << 10)
+/* Our own shortage of memory while reading: the call cannot go on. */
+void tern__cop_fail_nomem(tern__cop_t *o);
+/* on_response of a streamed answer: the body must be text/event-stream. */
+void tern__cop_expect_sse(tern__cop_t *o);
+/* Feed body bytes to the call's SSE parser; problems fail the call. */
+void tern__cop_sse_feed(tern__cop_t *o, tern_sse_t *sse, const char *data, size_t len);
+/* The body ended: finish the parser. False when that failed the call. */
+bool tern__cop_sse_finish(tern__cop_t *o, tern_sse_t *sse);
 
 /* ---- LLM helpers -------------------------------------------------------- */
 

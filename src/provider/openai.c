@@ -29,7 +29,6 @@
 #include "tern/sse.h"
 #include "tern/wav.h"
 
-#define SSE_MAX_EVENT ((size_t)256 << 10)
 #define LLM_MAX_RESPONSE ((size_t)16 << 20)
 #define STT_MAX_RESPONSE ((size_t)1 << 20)
 #define PCM_BLOCK 2048 /* samples converted per step */
@@ -116,11 +115,6 @@ static int tool_delta(llm_op_t *o, json_t *tc, size_t pos) {
   return 0;
 }
 
-static void fail_nomem(tern__cop_t *o) {
-  /* Our own shortage, not the provider's fault; still the call cannot go on. */
-  tern__cop_failf(o, TERN_KIND_BAD_RESPONSE, "out of memory while reading the answer");
-}
-
 static int llm_event(const tern_sse_event_t *ev, void *ud) {
   llm_op_t *o = ud;
   if (ev->done) {
@@ -134,7 +128,7 @@ static int llm_event(const tern_sse_event_t *ev, void *ud) {
   int jrc = tern__json_load(ev->data, ev->len, &j);
   if (jrc || !json_is_object(j)) {
     if (jrc == TERN_ENOMEM)
-      fail_nomem(&o->base);
+      tern__cop_fail_nomem(&o->base);
     else
       tern__cop_failf(&o->base, TERN_KIND_BAD_RESPONSE,
                       "the provider sent a malformed stream chunk");
@@ -182,37 +176,23 @@ static int llm_event(const tern_sse_event_t *ev, void *ud) {
   if (rc == TERN_ERANGE)
     tern__cop_failf(&o->base, TERN_KIND_BAD_RESPONSE, "the model sent too many tool calls");
   else if (rc)
-    fail_nomem(&o->base);
+    tern__cop_fail_nomem(&o->base);
   return tern__cop_alive(&o->base) ? 0 : 1;
 }
 
 static void llm_response(tern__cop_t *b, int status) {
   (void)status;
-  if (!tern__cop_content_type_is(b, "text/event-stream")) {
-    const char *ct = tern_http_header(b->http, "content-type");
-    tern__cop_failf(b, TERN_KIND_BAD_RESPONSE, "expected an event stream, got content type '%.60s'",
-                    ct ? ct : "none");
-  }
+  tern__cop_expect_sse(b);
 }
 
 static void llm_data(tern__cop_t *b, const char *data, size_t len) {
-  llm_op_t *o = (llm_op_t *)b;
-  int rc = tern_sse_feed(o->sse, data, len);
-  if (rc == TERN_ETOOBIG)
-    tern__cop_failf(b, TERN_KIND_BAD_RESPONSE, "a stream event was larger than %zu bytes",
-                    SSE_MAX_EVENT);
-  else if (rc == TERN_ENOMEM)
-    fail_nomem(b);
+  tern__cop_sse_feed(b, ((llm_op_t *)b)->sse, data, len);
 }
 
 static void llm_end(tern__cop_t *b) {
   llm_op_t *o = (llm_op_t *)b;
-  int rc = tern_sse_finish(o->sse);
-  if (rc == TERN_ETOOBIG) {
-    tern__cop_failf(b, TERN_KIND_BAD_RESPONSE, "a stream event was larger than %zu bytes",
-                    SSE_MAX_EVENT);
+  if (!tern__cop_sse_finish(b, o->sse))
     return;
-  }
   if (!o->saw_done && !o->saw_finish) {
     tern__cop_failf(b, TERN_KIND_CONNECTION, "the stream ended before the answer was complete");
     return;
@@ -406,7 +386,7 @@ static int oai_llm_start(tern_provider_t *pp, tern_loop_t *loop, const tern_llm_
   rc = tern__cop_init(&o->base, &llm_vt, pp, loop, url, LLM_MAX_RESPONSE);
   tern_free(url);
   if (!rc)
-    rc = tern_sse_create(SSE_MAX_EVENT, llm_event, o, &o->sse);
+    rc = tern_sse_create(TERN__SSE_MAX_EVENT, llm_event, o, &o->sse);
   if (!rc)
     rc = tern__cop_json_body(&o->base, body);
   json_decref(body);
@@ -445,7 +425,7 @@ static void stt_response(tern__cop_t *b, int status) {
 static void stt_data(tern__cop_t *b, const char *data, size_t len) {
   stt_op_t *o = (stt_op_t *)b;
   if (tern_buf_append(&o->body, data, len))
-    fail_nomem(b);
+    tern__cop_fail_nomem(b);
 }
 
 static void stt_end(tern__cop_t *b) {
@@ -455,7 +435,7 @@ static void stt_end(tern__cop_t *b) {
   json_t *text = json_object_get(j, "text");
   if (!json_is_string(text)) {
     if (jrc == TERN_ENOMEM)
-      fail_nomem(b);
+      tern__cop_fail_nomem(b);
     else if (j && json_object_get(j, "error")) {
       tern_error_t err;
       tern_error_from_response(&err, b->comp, b->provider, 0, o->body.data, o->body.len);
@@ -549,7 +529,7 @@ static void tts_push(tts_op_t *o, const int16_t *pcm, size_t n) {
   }
   size_t used = 0, made = 0;
   if (tern_resampler_process(o->rs, pcm, n, &used, o->out, o->out_cap, &made)) {
-    fail_nomem(&o->base);
+    tern__cop_fail_nomem(&o->base);
     return;
   }
   if (made)
@@ -713,7 +693,7 @@ int tern__openai_replay(tern_component_t comp, const tern__replay_t *r) {
       return TERN_ENOMEM;
     o->sink = *r->llm;
     tern__contin_init(&o->contin, r->continuation, false);
-    if ((rc = tern_sse_create(SSE_MAX_EVENT, llm_event, o, &o->sse))) {
+    if ((rc = tern_sse_create(TERN__SSE_MAX_EVENT, llm_event, o, &o->sse))) {
       tern_free(o);
       return rc;
     }
