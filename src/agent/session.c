@@ -335,7 +335,9 @@ static const char *speech_kind_name(speech_kind_t k) {
 static void speech_commit(tern_session_t *s, speech_t *sp, bool interrupted) {
   const char *text = interrupted ? tern_buf_str(&sp->heard) : tern_buf_str(&sp->said);
   bool spoken = !sp->spoken_text_only;
-  if (*text || !interrupted) {
+  /* An interrupted reply is reported even when nothing of it was heard,
+   * so every answered turn has its agent commit. */
+  if (*text || !interrupted || sp->kind == SP_REPLY) {
     TERN_EVENT(s->d.events, "agent_speech_committed", TERN_LF_STR("text", text),
                TERN_LF_BOOL("interrupted", interrupted), TERN_LF_BOOL("spoken", spoken),
                TERN_LF_STR("source", speech_kind_name(sp->kind)));
@@ -509,12 +511,28 @@ static void pump_tts(tern_session_t *s) {
 /* Queue a recorded clip as (part of) a speech. */
 static int queue_clip(tern_session_t *s, speech_t *sp, const int16_t *pcm, size_t n,
                       const char *text) {
+  /* A sentence still waiting for its first sample keeps its place after
+   * the clip: the clip goes in front of it, so the two never interleave. */
+  seg_t *waiting = s->tts_seg && s->tts_seg == s->segs_tail && s->tts_seg->start == s->out_queued &&
+                           s->tts_seg->end == s->out_queued
+                       ? s->tts_seg
+                       : NULL;
   seg_t *g = seg_open(s, sp, text);
   if (!g)
     return TERN_ENOMEM;
   int rc = out_write(s, pcm, n);
   g->end = s->out_queued;
   g->closed = true;
+  if (waiting) {
+    seg_t **pp = &s->segs;
+    while (*pp != waiting)
+      pp = &(*pp)->next;
+    *pp = g;             /* ... -> g -> waiting */
+    waiting->next = NULL;
+    g->next = waiting;
+    s->segs_tail = waiting;
+    waiting->start = waiting->end = s->out_queued;
+  }
   if (text) {
     if (sp->said.len)
       tern_buf_appends(&sp->said, " ");
@@ -959,7 +977,9 @@ static void apply(tern_session_t *s, unsigned a) {
   if (a & TERN_TACT_COMMIT_TURN)
     commit_turn(s);
   if (a & TERN_TACT_HOLD) {
-    if (!s->segs) /* truly silent: nothing queued to play */
+    /* Silent means no audio queued to play: a sentence whose voice has not
+     * produced a sample yet (slow, stalled or failing over) is silence. */
+    if (s->out_len == 0)
       speak_phrase(s, tern_phrase_slot_holding(), NULL, SP_HOLD, "dead_air");
   }
   (void)now;

@@ -485,6 +485,39 @@ static void test_vad_choice(void **state) {
   tern_config_free(conf);
 }
 
+/* The answer's text is ready but its voice is slow to start (a stall or a
+ * failover in progress): that is dead air too, and gets a holding phrase
+ * in front of the answer, never mixed into it. */
+static void test_slow_voice_gets_a_holding_phrase_in_front(void **state) {
+  (void)state;
+  sim_t *x = sim_new(1);
+  add_clips(x);
+  tern_fake_step_t st = reply("what is the weather");
+  tern_fake_set_default(x->stt[0], &st);
+  tern_fake_step_t ll = reply("It is sunny.");
+  tern_fake_set_default(x->llm[0], &ll);
+  tern_fake_step_t slow = TERN_FAKE_OK;
+  slow.first_delay = TERN_MS(2500);
+  slow.interval = TERN_MS(1);
+  tern_fake_set_default(x->tts[0], &slow);
+  x->guards[4]->cfg.first_output_timeout = TERN_SEC(4);
+  sim_session(x, NULL);
+  sim_speak(x, 1000, 2000);
+  sim_run_until(x, 10000);
+  tern_session_stats_t ss;
+  tern_session_stats(x->s, &ss);
+  assert_int_equal(ss.holds, 1);
+  assert_int_equal(ss.dead_air_violations, 0);
+  long first = sim_first_audio_after(x, 2000);
+  assert_true(first > 2500 + 1000 && first <= 2500 + 1500 + 20);
+  json_t *a = sim_event(x, "agent_speech_committed", 0);
+  assert_string_equal(sim_str(a, "source"), "holding");
+  json_t *b = sim_event(x, "agent_speech_committed", 1);
+  assert_string_equal(sim_str(b, "text"), "It is sunny.");
+  assert_true(json_is_false(json_object_get(b, "interrupted")));
+  sim_free(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_normal_turn),
@@ -496,6 +529,7 @@ int main(void) {
       cmocka_unit_test(test_context_too_long_is_truncated_and_retried),
       cmocka_unit_test(test_repeated_unrecoverable_errors_end_with_a_goodbye),
       cmocka_unit_test(test_slow_reply_gets_a_holding_phrase),
+      cmocka_unit_test(test_slow_voice_gets_a_holding_phrase_in_front),
       cmocka_unit_test(test_tool_timeout_restores_the_session_state),
       cmocka_unit_test(test_vad_choice),
   };
