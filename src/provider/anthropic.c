@@ -409,15 +409,10 @@ static int anth_llm_start(tern_provider_t *pp, tern_loop_t *loop, const tern_llm
   }
   o->sink = *sink;
   tern__contin_init(&o->contin, req->continuation, true);
-  rc = tern__cop_init(&o->base, &op_vt, pp, loop, url, LLM_MAX_RESPONSE);
+  rc = tern__cop_init_sse(&o->base, &op_vt, pp, loop, url, LLM_MAX_RESPONSE, body, on_event, o,
+                          &o->sse);
   tern_free(url);
-  if (!rc)
-    rc = tern_sse_create(TERN__SSE_MAX_EVENT, on_event, o, &o->sse);
-  if (!rc)
-    rc = tern__cop_json_body(&o->base, body);
   json_decref(body);
-  if (!rc)
-    rc = tern_http_add_header(o->base.http, "Accept", "text/event-stream");
   if (!rc)
     rc = tern_http_add_header(o->base.http, "anthropic-version", TERN_ANTHROPIC_VERSION);
   if (!rc && p->s.api_key)

@@ -661,3 +661,16 @@ void tern__cop_sse_feed(tern__cop_t *o, tern_sse_t *sse, const char *data, size_
 bool tern__cop_sse_finish(tern__cop_t *o, tern_sse_t *sse) {
   return sse_rc(o, tern_sse_finish(sse));
 }
+
+int tern__cop_init_sse(tern__cop_t *o, const tern__cop_vt_t *vt, const tern_provider_t *p,
+                       tern_loop_t *loop, const char *url, size_t max_response, json_t *body,
+                       tern_sse_event_fn on_event, void *ud, tern_sse_t **sse) {
+  int rc = tern__cop_init(o, vt, p, loop, url, max_response);
+  if (!rc)
+    rc = tern_sse_create(TERN__SSE_MAX_EVENT, on_event, ud, sse);
+  if (!rc)
+    rc = tern__cop_json_body(o, body);
+  if (!rc)
+    rc = tern_http_add_header(o->http, "Accept", "text/event-stream");
+  return rc;
+}

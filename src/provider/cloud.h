@@ -156,6 +156,12 @@ void tern__cop_expect_sse(tern__cop_t *o);
 void tern__cop_sse_feed(tern__cop_t *o, tern_sse_t *sse, const char *data, size_t len);
 /* The body ended: finish the parser. False when that failed the call. */
 bool tern__cop_sse_finish(tern__cop_t *o, tern_sse_t *sse);
+/* Set up a streamed JSON call: tern__cop_init, an SSE parser calling
+ * on_event(ev, ud), the JSON body (borrowed) and Accept: text/event-stream.
+ * On failure the caller discards the call as after tern__cop_init. */
+int tern__cop_init_sse(tern__cop_t *o, const tern__cop_vt_t *vt, const tern_provider_t *p,
+                       tern_loop_t *loop, const char *url, size_t max_response, json_t *body,
+                       tern_sse_event_fn on_event, void *ud, tern_sse_t **sse);
 
 /* ---- LLM helpers -------------------------------------------------------- */
 

@@ -383,15 +383,10 @@ static int oai_llm_start(tern_provider_t *pp, tern_loop_t *loop, const tern_llm_
   }
   o->sink = *sink;
   tern__contin_init(&o->contin, req->continuation, false);
-  rc = tern__cop_init(&o->base, &llm_vt, pp, loop, url, LLM_MAX_RESPONSE);
+  rc = tern__cop_init_sse(&o->base, &llm_vt, pp, loop, url, LLM_MAX_RESPONSE, body, llm_event, o,
+                          &o->sse);
   tern_free(url);
-  if (!rc)
-    rc = tern_sse_create(TERN__SSE_MAX_EVENT, llm_event, o, &o->sse);
-  if (!rc)
-    rc = tern__cop_json_body(&o->base, body);
   json_decref(body);
-  if (!rc)
-    rc = tern_http_add_header(o->base.http, "Accept", "text/event-stream");
   if (!rc)
     rc = add_auth(&o->base, p);
   if (rc) {
